@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * conn: one client connection on the proxy thread (libuv tcp-echo-server
+ * structure, relayd's HTTP state machine). Bytes read are fed to
+ * http-parser; a complete request is handed to the route table and the
+ * parser pauses until its response is done, so pipelined requests are
+ * answered in order. Limits on header bytes, header count and body bytes
+ * answer 431/413; slow headers or bodies get 408; idle keep-alive
+ * connections close quietly. The conn owns its tcp handle and timer and
+ * is freed in the last close callback.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "server.h"
+#include "xmalloc.h"
+
+enum conn_state {
+	CONN_IDLE,	/* between requests */
+	CONN_HEADERS,	/* reading a request line and headers */
+	CONN_BODY,	/* reading a request body */
+	CONN_HANDLING,	/* request complete, response not finished */
+	CONN_LINGER,	/* response sent, draining input before close */
+};
+
+#define CONN_READ_SIZE		65536
+#define CONN_WRITE_HIGH		(4 * 1024 * 1024)
+#define CONN_LINGER_MS		2000
+
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	struct server		*srv;
+	uint64_t		 id;
+	uv_tcp_t		 tcp;
+	uv_timer_t		 timer;
+	uv_shutdown_t		 shutdown_req;
+	int			 closes_pending;
+	int			 closing;
+	int			 shutting;
+	int			 reading;
+	int			 in_parse;
+	int			 peer_eof;
+	enum conn_state		 state;
+
+	http_parser		 parser;
+	struct buf		 in;		/* bytes not yet parsed */
+	struct req		*req;		/* being read or handled */
+	struct buf		 url;
+	struct buf		 hname;
+	struct buf		 hvalue;
+	int			 last_was_value;
+	size_t			 header_bytes;
+	size_t			 nheaders;
+	int			 err_status;	/* set by a parser callback */
+	const char		*err_code;
+	const char		*err_msg;
+
+	size_t			 write_pending;
+	uint64_t		 last_write_ms;
+};
+
+struct conn_wreq {
+	uv_write_t	 w;
+	struct conn	*conn;
+	size_t		 len;
+	char		 data[];
+};
+
+static void	conn_close(struct conn *);
+static void	conn_parse(struct conn *);
+static void	conn_shutdown(struct conn *);
+static void	conn_read_cb(uv_stream_t *, ssize_t, const uv_buf_t *);
+static void	conn_alloc_cb(uv_handle_t *, size_t, uv_buf_t *);
+static void	conn_timer_cb(uv_timer_t *);
+
+static int	conn_message_begin_cb(http_parser *);
+static int	conn_url_cb(http_parser *, const char *, size_t);
+static int	conn_header_field_cb(http_parser *, const char *, size_t);
+static int	conn_header_value_cb(http_parser *, const char *, size_t);
+static int	conn_headers_complete_cb(http_parser *);
+static int	conn_body_cb(http_parser *, const char *, size_t);
+static int	conn_message_complete_cb(http_parser *);
+
+static const http_parser_settings conn_parser_settings = {
+	.on_message_begin = conn_message_begin_cb,
+	.on_url = conn_url_cb,
+	.on_header_field = conn_header_field_cb,
+	.on_header_value = conn_header_value_cb,
+	.on_headers_complete = conn_headers_complete_cb,
+	.on_body = conn_body_cb,
+	.on_message_complete = conn_message_complete_cb,
+};
+
+/* One read buffer for all connections: reads are copied out at once. */
+static char	conn_read_buf[CONN_READ_SIZE];
+
+/* Arms the connection timer for ms milliseconds (0 stops it). */
+static void
+conn_timer(struct conn *c, uint64_t ms)
+{
+	if (c->closing)
+		return;
+	if (ms == 0)
+		uv_timer_stop(&c->timer);
+	else
+		uv_timer_start(&c->timer, conn_timer_cb, ms, 0);
+}
+
+/* Sets a parser-time error that becomes the response status. */
+static int
+conn_fail(struct conn *c, int status, const char *code, const char *msg)
+{
+	if (c->err_status == 0) {
+		c->err_status = status;
+		c->err_code = code;
+		c->err_msg = msg;
+	}
+	return (-1);
+}
+
+/* Counts header bytes against the limit. */
+static int
+conn_count_header(struct conn *c, size_t len)
+{
+	c->header_bytes += len;
+	if (c->header_bytes > c->srv->cfg.max_header_bytes)
+		return (conn_fail(c, 431, "header_too_large",
+		    "request headers are larger than limits.max_header_bytes"));
+	return (0);
+}
+
+static int
+conn_message_begin_cb(http_parser *p)
+{
+	struct conn	*c = p->data;
+
+	if (c->req == NULL)
+		c->req = req_new(c->srv, c);
+	buf_reset(&c->url);
+	buf_reset(&c->hname);
+	buf_reset(&c->hvalue);
+	c->last_was_value = 0;
+	c->header_bytes = 0;
+	c->nheaders = 0;
+	return (0);
+}
+
+static int
+conn_url_cb(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	if (conn_count_header(c, len) != 0)
+		return (-1);
+	if (buf_add(&c->url, at, len) != 0)
+		return (conn_fail(c, 414, "uri_too_long",
+		    "request target is too long"));
+	return (0);
+}
+
+/* Moves the header being assembled into the request. */
+static int
+conn_commit_header(struct conn *c)
+{
+	struct req	*r = c->req;
+	char		*name, *value, *s;
+	size_t		 n;
+
+	if (c->hname.len == 0)
+		return (0);
+	if (++c->nheaders > c->srv->cfg.max_headers)
+		return (conn_fail(c, 431, "too_many_headers",
+		    "request has more headers than limits.max_headers"));
+	if (memchr(c->hvalue.data, '\0', c->hvalue.len) != NULL ||
+	    memchr(c->hname.data, '\0', c->hname.len) != NULL)
+		return (conn_fail(c, 400, "bad_header",
+		    "request header contains a NUL byte"));
+	name = buf_detach(&c->hname, NULL);
+	for (s = name; *s != '\0'; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+	value = buf_detach(&c->hvalue, &n);
+	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+		value[--n] = '\0';
+	r->hdrs = xreallocarray(r->hdrs, r->nhdrs + 1, sizeof *r->hdrs);
+	r->hdrs[r->nhdrs].name = name;
+	r->hdrs[r->nhdrs].value = value;
+	r->nhdrs++;
+	buf_init(&c->hname, c->srv->cfg.max_header_bytes);
+	buf_init(&c->hvalue, c->srv->cfg.max_header_bytes);
+	c->last_was_value = 0;
+	return (0);
+}
+
+static int
+conn_header_field_cb(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	if (conn_count_header(c, len) != 0)
+		return (-1);
+	if (c->last_was_value && conn_commit_header(c) != 0)
+		return (-1);
+	if (buf_add(&c->hname, at, len) != 0)
+		return (conn_fail(c, 431, "header_too_large",
+		    "request header name is too long"));
+	return (0);
+}
+
+static int
+conn_header_value_cb(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	if (conn_count_header(c, len) != 0)
+		return (-1);
+	if (buf_add(&c->hvalue, at, len) != 0)
+		return (conn_fail(c, 431, "header_too_large",
+		    "request header value is too long"));
+	c->last_was_value = 1;
+	return (0);
+}
+
+/* Splits the request target into a decoded path and a query. */
+static int
+conn_parse_target(struct conn *c)
+{
+	struct req		*r = c->req;
+	struct http_parser_url	 u;
+	const char		*url = buf_str(&c->url);
+
+	http_parser_url_init(&u);
+	if (c->url.len == 0 || http_parser_parse_url(url, c->url.len,
+	    c->parser.method == HTTP_CONNECT, &u) != 0 ||
+	    !(u.field_set & (1 << UF_PATH)))
+		return (conn_fail(c, 400, "bad_request_target",
+		    "request target is not a valid path"));
+	r->url = xstrdup(url);
+	r->path = xstrndup(url + u.field_data[UF_PATH].off,
+	    u.field_data[UF_PATH].len);
+	if (u.field_set & (1 << UF_QUERY))
+		r->query = xstrndup(url + u.field_data[UF_QUERY].off,
+		    u.field_data[UF_QUERY].len);
+	return (0);
+}
+
+static int
+conn_headers_complete_cb(http_parser *p)
+{
+	struct conn	*c = p->data;
+	struct req	*r = c->req;
+	const char	*expect;
+
+	if (conn_commit_header(c) != 0)
+		return (-1);
+	r->method = http_method_str((enum http_method)p->method);
+	r->http_minor = p->http_major == 1 ? p->http_minor : 1;
+	r->keep_alive = http_should_keep_alive(p) && !c->srv->shutting_down;
+	r->bytes_in = p->nread > c->header_bytes ? p->nread : c->header_bytes;
+	req_set_id(r);
+	if (conn_parse_target(c) != 0)
+		return (-1);
+	if (p->upgrade)
+		r->keep_alive = 0;
+	if ((p->flags & F_CONTENTLENGTH) &&
+	    p->content_length > c->srv->cfg.max_body_bytes)
+		return (conn_fail(c, 413, "body_too_large",
+		    "request body is larger than limits.max_body_bytes"));
+	if ((expect = req_header(r, "expect")) != NULL) {
+		if (strcasecmp(expect, "100-continue") != 0)
+			return (conn_fail(c, 417, "expectation_failed",
+			    "only 'Expect: 100-continue' is supported"));
+		if (r->http_minor >= 1)
+			conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
+	c->state = CONN_BODY;
+	conn_timer(c, c->srv->cfg.body_timeout_ms);
+	return (0);
+}
+
+static int
+conn_body_cb(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	if (buf_add(&c->req->body, at, len) != 0)
+		return (conn_fail(c, 413, "body_too_large",
+		    "request body is larger than limits.max_body_bytes"));
+	c->req->bytes_in += len;
+	/* The body timeout is an inactivity timeout. */
+	conn_timer(c, c->srv->cfg.body_timeout_ms);
+	return (0);
+}
+
+static int
+conn_message_complete_cb(http_parser *p)
+{
+	http_parser_pause(p, 1);
+	return (0);
+}
+
+/* Answers a request that could not be parsed and closes afterwards. */
+static void
+conn_bad_request(struct conn *c, int status, const char *code,
+    const char *msg)
+{
+	struct req	*r;
+
+	if (c->req == NULL)
+		c->req = req_new(c->srv, c);
+	r = c->req;
+	if (r->rid[0] == '\0')
+		req_generate_id(r->rid, sizeof r->rid);
+	if (r->path == NULL)
+		r->path = xstrdup(c->url.len > 0 && c->url.len < 256 &&
+		    c->url.data[0] == '/' ? buf_str(&c->url) : "-");
+	r->keep_alive = 0;
+	c->state = CONN_HANDLING;
+	route_classify(r);
+	req_error(r, status, code, "%s", msg);
+}
+
+/* Hands a complete request to the route table. */
+static void
+conn_handle(struct conn *c)
+{
+	struct req	*r = c->req;
+
+	c->state = CONN_HANDLING;
+	conn_timer(c, 0);
+	c->srv->requests_total++;
+	route_classify(r);
+	route_dispatch(r);
+}
+
+/* Feeds buffered input to the parser until a request is being handled. */
+static void
+conn_parse(struct conn *c)
+{
+	enum http_errno	 err;
+	size_t		 n;
+
+	if (c->in_parse)
+		return;
+	c->in_parse = 1;
+	while (!c->closing && !c->shutting && c->state != CONN_HANDLING &&
+	    c->state != CONN_LINGER && c->in.len > 0 &&
+	    c->write_pending < CONN_WRITE_HIGH) {
+		if (c->state == CONN_IDLE) {
+			c->state = CONN_HEADERS;
+			conn_timer(c, c->srv->cfg.header_timeout_ms);
+		}
+		n = http_parser_execute(&c->parser, &conn_parser_settings,
+		    c->in.data, c->in.len);
+		buf_consume(&c->in, n);
+		err = HTTP_PARSER_ERRNO(&c->parser);
+		if (err == HPE_PAUSED) {
+			http_parser_pause(&c->parser, 0);
+			conn_handle(c);
+			continue;
+		}
+		if (err != HPE_OK) {
+			if (c->err_status != 0)
+				conn_bad_request(c, c->err_status, c->err_code,
+				    c->err_msg);
+			else
+				conn_bad_request(c, 400, "malformed_request",
+				    http_errno_description(err));
+			break;
+		}
+	}
+	c->in_parse = 0;
+	if (c->closing || c->shutting)
+		return;
+	if (!c->reading && c->in.len < c->in.max / 2 &&
+	    c->state != CONN_LINGER) {
+		if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb,
+		    conn_read_cb) == 0)
+			c->reading = 1;
+	}
+	if (c->peer_eof && c->state == CONN_IDLE && c->in.len == 0)
+		conn_close(c);
+}
+
+/* Called when the client closed its side. */
+static void
+conn_on_eof(struct conn *c)
+{
+	c->peer_eof = 1;
+	switch (c->state) {
+	case CONN_IDLE:
+		if (c->in.len == 0)
+			conn_close(c);
+		break;
+	case CONN_HEADERS:
+	case CONN_BODY:
+		conn_bad_request(c, 400, "incomplete_request",
+		    "connection closed before the request was complete");
+		break;
+	case CONN_HANDLING:
+		/* Pipelined requests are still owed answers; else, gone. */
+		if (c->in.len == 0)
+			conn_close(c);
+		break;
+	case CONN_LINGER:
+		conn_close(c);
+		break;
+	}
+}
+
+static void
+conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	buf->base = conn_read_buf;
+	buf->len = sizeof conn_read_buf;
+}
+
+static void
+conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn	*c = s->data;
+
+	if (nread == 0 || c->closing)
+		return;
+	if (nread < 0) {
+		if (nread == UV_EOF)
+			conn_on_eof(c);
+		else
+			conn_close(c);
+		return;
+	}
+	if (c->state == CONN_LINGER)
+		return;
+	if (buf_add(&c->in, buf->base, (size_t)nread) != 0) {
+		/* Cannot happen while reading is stopped at the cap. */
+		conn_close(c);
+		return;
+	}
+	if (c->in.len >= c->in.max - CONN_READ_SIZE) {
+		uv_read_stop(s);
+		c->reading = 0;
+	}
+	conn_parse(c);
+}
+
+static void
+conn_write_cb(uv_write_t *w, int status)
+{
+	struct conn_wreq	*wr = (struct conn_wreq *)w;
+	struct conn		*c = wr->conn;
+
+	c->write_pending -= wr->len;
+	c->last_write_ms = uv_now(&c->srv->loop);
+	free(wr);
+	if (c->closing)
+		return;
+	if (status < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->write_pending == 0 && c->state == CONN_IDLE)
+		conn_parse(c);
+}
+
+int
+conn_write(struct conn *c, const char *data, size_t len)
+{
+	struct conn_wreq	*wr;
+	uv_buf_t		 b;
+
+	if (c == NULL || c->closing || c->shutting)
+		return (-1);
+	wr = xmalloc(sizeof *wr + len);
+	wr->conn = c;
+	wr->len = len;
+	memcpy(wr->data, data, len);
+	b = uv_buf_init(wr->data, (unsigned)len);
+	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1,
+	    conn_write_cb) != 0) {
+		free(wr);
+		conn_close(c);
+		return (-1);
+	}
+	if (c->write_pending == 0)
+		c->last_write_ms = uv_now(&c->srv->loop);
+	c->write_pending += len;
+	return (0);
+}
+
+/* Logs a finished request and queues its request-log row. */
+static void
+conn_log_request(struct req *r)
+{
+	uint64_t	 ms = (uv_hrtime() - r->t_start) / 1000000;
+
+	log_ev(LOG_LEVEL_INFO, r->rid, "request",
+	    LF_STR("method", r->method), LF_STR("path", r->path),
+	    LF_INT("status", r->status), LF_INT("duration_ms", ms),
+	    LF_INT("bytes_in", r->bytes_in), LF_INT("bytes_out",
+	    r->bytes_out), LF_BOOL("client_gone", r->conn == NULL));
+	if (r->route == NULL || !(r->route->flags & ROUTE_NOLOG))
+		reqlog_add(r->srv->reqlog, r);
+}
+
+void
+conn_request_done(struct conn *c, struct req *r)
+{
+	int	 keep_alive = r->keep_alive;
+
+	conn_log_request(r);
+	if (c == NULL) {
+		req_free(r);
+		return;
+	}
+	if (c->req == r)
+		c->req = NULL;
+	req_free(r);
+	if (c->closing)
+		return;
+	if (!keep_alive || c->srv->shutting_down) {
+		conn_shutdown(c);
+		return;
+	}
+	c->state = CONN_IDLE;
+	c->err_status = 0;
+	conn_timer(c, c->srv->cfg.idle_timeout_ms);
+	if (!c->in_parse)
+		conn_parse(c);
+}
+
+static void
+conn_timer_cb(uv_timer_t *t)
+{
+	struct conn	*c = t->data;
+	uint64_t	 now = uv_now(&c->srv->loop);
+
+	switch (c->state) {
+	case CONN_IDLE:
+		if (c->write_pending > 0 && now - c->last_write_ms <
+		    c->srv->cfg.write_timeout_ms) {
+			conn_timer(c, c->srv->cfg.write_timeout_ms);
+			break;
+		}
+		conn_close(c);
+		break;
+	case CONN_HEADERS:
+		conn_bad_request(c, 408, "request_timeout",
+		    "timed out reading the request headers");
+		break;
+	case CONN_BODY:
+		conn_bad_request(c, 408, "request_timeout",
+		    "timed out reading the request body");
+		break;
+	case CONN_HANDLING:
+		break;
+	case CONN_LINGER:
+		conn_close(c);
+		break;
+	}
+}
+
+static void
+conn_close_cb(uv_handle_t *h)
+{
+	struct conn	*c = h->data;
+	struct server	*srv = c->srv;
+
+	if (--c->closes_pending > 0)
+		return;
+	buf_release(&c->in);
+	buf_release(&c->url);
+	buf_release(&c->hname);
+	buf_release(&c->hvalue);
+	free(c);
+	server_maybe_finish(srv);
+}
+
+/* Closes the connection now; a request being handled is detached. */
+static void
+conn_close(struct conn *c)
+{
+	struct server	*srv = c->srv;
+
+	if (c->closing)
+		return;
+	c->closing = 1;
+	if (c->req != NULL) {
+		if (c->state == CONN_HANDLING && !c->req->responded) {
+			/* The handler still owns it and will finish it. */
+			c->req->conn = NULL;
+		} else
+			req_free(c->req);
+		c->req = NULL;
+	}
+	TAILQ_REMOVE(&srv->conns, c, entry);
+	srv->nconns--;
+	c->closes_pending = 2;
+	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
+	uv_close((uv_handle_t *)&c->timer, conn_close_cb);
+}
+
+static void
+conn_shutdown_cb(uv_shutdown_t *sr, int status)
+{
+	struct conn	*c = sr->data;
+
+	if (c->closing)
+		return;
+	if (status < 0 || c->peer_eof) {
+		conn_close(c);
+		return;
+	}
+	/*
+	 * Linger: read and discard what the client still sends, so that
+	 * closing with unread data does not reset the connection before the
+	 * client has read our answer.
+	 */
+	c->state = CONN_LINGER;
+	buf_reset(&c->in);
+	if (!c->reading && uv_read_start((uv_stream_t *)&c->tcp,
+	    conn_alloc_cb, conn_read_cb) == 0)
+		c->reading = 1;
+	conn_timer(c, CONN_LINGER_MS);
+}
+
+/* Sends FIN after pending writes, then lingers and closes. */
+static void
+conn_shutdown(struct conn *c)
+{
+	if (c->closing || c->shutting)
+		return;
+	c->shutting = 1;
+	c->shutdown_req.data = c;
+	conn_timer(c, c->srv->cfg.write_timeout_ms);
+	if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp,
+	    conn_shutdown_cb) != 0)
+		conn_close(c);
+}
+
+void
+conn_accept(struct server *srv)
+{
+	struct conn	*c;
+	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 105\r\n"
+	    "Connection: close\r\nRetry-After: 1\r\n\r\n"
+	    "{\"error\":{\"message\":\"too many connections\","
+	    "\"type\":\"api_error\",\"code\":\"too_many_connections\","
+	    "\"param\":null}}";
+
+	c = xcalloc(1, sizeof *c);
+	c->srv = srv;
+	c->id = ++srv->next_conn_id;
+	uv_tcp_init(&srv->loop, &c->tcp);
+	uv_timer_init(&srv->loop, &c->timer);
+	c->tcp.data = c;
+	c->timer.data = c;
+	buf_init(&c->in, srv->cfg.max_header_bytes + 2 * CONN_READ_SIZE);
+	buf_init(&c->url, srv->cfg.max_header_bytes);
+	buf_init(&c->hname, srv->cfg.max_header_bytes);
+	buf_init(&c->hvalue, srv->cfg.max_header_bytes);
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
+	srv->nconns++;
+	if (uv_accept((uv_stream_t *)&srv->listener,
+	    (uv_stream_t *)&c->tcp) != 0) {
+		conn_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	if (srv->nconns > srv->cfg.max_connections || srv->shutting_down) {
+		log_ev(LOG_LEVEL_WARN, NULL, "connection refused",
+		    LF_STR("reason", srv->shutting_down ? "shutting down" :
+		    "limits.max_connections reached"),
+		    LF_INT("connections", srv->nconns));
+		conn_write(c, busy, sizeof busy - 1);
+		conn_shutdown(c);
+		return;
+	}
+	if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb,
+	    conn_read_cb) != 0) {
+		conn_close(c);
+		return;
+	}
+	c->reading = 1;
+	c->state = CONN_IDLE;
+	conn_timer(c, srv->cfg.idle_timeout_ms);
+}
+
+void
+conn_drain_all(struct server *srv)
+{
+	struct conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&srv->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state == CONN_IDLE && c->write_pending == 0)
+			conn_close(c);
+		else if (c->state == CONN_IDLE)
+			conn_shutdown(c);
+	}
+}
+
+void
+conn_close_all(struct server *srv)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+		conn_close(c);
+}

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * reqlog: the batched writer for per-request rows (the request log now,
+ * usage rows later). Rows are queued in memory on the proxy thread and a
+ * uv_timer hands them, once a second, to a libuv pool thread that writes
+ * them in one BEGIN IMMEDIATE transaction on its own connection. The loop
+ * thread never touches SQLite. The queue is bounded: past REQLOG_MAX rows
+ * the oldest are dropped and counted. Proxy thread, except reqlog_work_cb.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "server.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#define REQLOG_MAX		10000
+#define REQLOG_FLUSH_MS		1000
+#define REQLOG_HIGH		1000	/* flush early past this many rows */
+
+struct reqlog_row {
+	int64_t		 ts_ms;
+	char		*rid;
+	const char	*method;	/* static */
+	char		*path;
+	int		 status;
+	int64_t		 duration_ms;
+	int64_t		 bytes_in;
+	int64_t		 bytes_out;
+};
+
+struct reqlog {
+	struct server		*srv;
+	uv_timer_t		 timer;
+	struct reqlog_row	*rows;
+	size_t			 n;
+	uint64_t		 dropped;
+
+	uv_work_t		 work;
+	int			 flushing;
+	struct reqlog_row	*frows;
+	size_t			 fn;
+	int			 frc;
+	char			*ferr;
+
+	char			*db_path;
+	struct store		*store;		/* pool-thread connection */
+	char			*last_error;
+	int64_t			 last_flush_ms;
+	uint64_t		 written;
+	int			 stopping;
+};
+
+static void	reqlog_flush(struct reqlog *);
+
+static void
+reqlog_rows_free(struct reqlog_row *rows, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		free(rows[i].rid);
+		free(rows[i].path);
+	}
+	free(rows);
+}
+
+static void
+reqlog_timer_cb(uv_timer_t *t)
+{
+	reqlog_flush(t->data);
+}
+
+struct reqlog *
+reqlog_new(struct server *srv, char **cause)
+{
+	struct reqlog	*rl = xcalloc(1, sizeof *rl);
+
+	rl->srv = srv;
+	rl->db_path = xstrdup(srv->paths.db_file);
+	rl->rows = xcalloc(REQLOG_MAX, sizeof *rl->rows);
+	uv_timer_init(&srv->loop, &rl->timer);
+	rl->timer.data = rl;
+	rl->work.data = rl;
+	uv_timer_start(&rl->timer, reqlog_timer_cb, REQLOG_FLUSH_MS,
+	    REQLOG_FLUSH_MS);
+	return (rl);
+}
+
+void
+reqlog_add(struct reqlog *rl, const struct req *r)
+{
+	struct reqlog_row	*row;
+
+	if (rl == NULL)
+		return;
+	if (rl->n == REQLOG_MAX) {
+		/* Full: drop the oldest row, keep the newest. */
+		free(rl->rows[0].rid);
+		free(rl->rows[0].path);
+		memmove(&rl->rows[0], &rl->rows[1],
+		    (REQLOG_MAX - 1) * sizeof rl->rows[0]);
+		rl->n--;
+		if (rl->dropped++ == 0)
+			log_warnx("request log queue full: dropping rows");
+	}
+	row = &rl->rows[rl->n++];
+	row->ts_ms = r->wall_ms;
+	row->rid = xstrdup(r->rid);
+	row->method = r->method;
+	row->path = xstrdup(r->path != NULL ? r->path : "-");
+	row->status = r->status;
+	row->duration_ms = (int64_t)((uv_hrtime() - r->t_start) / 1000000);
+	row->bytes_in = (int64_t)r->bytes_in;
+	row->bytes_out = (int64_t)r->bytes_out;
+	if (rl->n >= REQLOG_HIGH && !rl->flushing)
+		reqlog_flush(rl);
+}
+
+/* Pool thread: writes the detached batch with the writer connection. */
+static void
+reqlog_work_cb(uv_work_t *w)
+{
+	struct reqlog		*rl = w->data;
+	struct store_request	*rows;
+	size_t			 i;
+
+	rl->frc = 0;
+	if (rl->store == NULL &&
+	    (rl->store = store_open(rl->db_path, STORE_RW, &rl->ferr)) ==
+	    NULL) {
+		rl->frc = -1;
+		return;
+	}
+	rows = xcalloc(rl->fn, sizeof *rows);
+	for (i = 0; i < rl->fn; i++) {
+		rows[i].ts_ms = rl->frows[i].ts_ms;
+		rows[i].request_id = rl->frows[i].rid;
+		rows[i].method = rl->frows[i].method;
+		rows[i].path = rl->frows[i].path;
+		rows[i].status = rl->frows[i].status;
+		rows[i].duration_ms = rl->frows[i].duration_ms;
+		rows[i].bytes_in = rl->frows[i].bytes_in;
+		rows[i].bytes_out = rl->frows[i].bytes_out;
+	}
+	rl->frc = store_requests_insert(rl->store, rows, rl->fn, &rl->ferr);
+	free(rows);
+}
+
+/* Loop thread: the batch is written (or failed); maybe start another. */
+static void
+reqlog_after_cb(uv_work_t *w, int status)
+{
+	struct reqlog	*rl = w->data;
+
+	rl->flushing = 0;
+	if (rl->frc == 0) {
+		rl->written += rl->fn;
+		rl->last_flush_ms = server_wall_ms();
+		free(rl->last_error);
+		rl->last_error = NULL;
+	} else {
+		log_ev(LOG_LEVEL_ERROR, NULL, "request log write failed",
+		    LF_STR("error", rl->ferr != NULL ? rl->ferr : "unknown"),
+		    LF_INT("rows_lost", rl->fn));
+		free(rl->last_error);
+		rl->last_error = rl->ferr;
+		rl->ferr = NULL;
+		rl->dropped += rl->fn;
+	}
+	free(rl->ferr);
+	rl->ferr = NULL;
+	reqlog_rows_free(rl->frows, rl->fn);
+	rl->frows = NULL;
+	rl->fn = 0;
+	if (rl->n > 0 && (rl->stopping || rl->n >= REQLOG_HIGH))
+		reqlog_flush(rl);
+}
+
+/* Hands the queued rows to the pool, unless a flush is running. */
+static void
+reqlog_flush(struct reqlog *rl)
+{
+	if (rl->flushing || rl->n == 0)
+		return;
+	rl->frows = rl->rows;
+	rl->fn = rl->n;
+	rl->rows = xcalloc(REQLOG_MAX, sizeof *rl->rows);
+	rl->n = 0;
+	rl->flushing = 1;
+	if (uv_queue_work(&rl->srv->loop, &rl->work, reqlog_work_cb,
+	    reqlog_after_cb) != 0) {
+		rl->flushing = 0;
+		log_warnx("cannot queue the request log flush");
+	}
+}
+
+void
+reqlog_stop(struct reqlog *rl)
+{
+	if (rl == NULL || rl->stopping)
+		return;
+	rl->stopping = 1;
+	uv_timer_stop(&rl->timer);
+	uv_close((uv_handle_t *)&rl->timer, NULL);
+	reqlog_flush(rl);
+}
+
+void
+reqlog_free(struct reqlog *rl)
+{
+	if (rl == NULL)
+		return;
+	if (rl->flushing)
+		BUG("reqlog freed during a flush");
+	store_close(rl->store);
+	reqlog_rows_free(rl->rows, rl->n);
+	free(rl->db_path);
+	free(rl->last_error);
+	free(rl);
+}
+
+void
+reqlog_status(const struct reqlog *rl, struct json_object *o)
+{
+	json_object_object_add(o, "status", json_object_new_string(
+	    rl->last_error != NULL ? "error" : "ok"));
+	json_object_object_add(o, "pending_rows", json_object_new_int64(
+	    (int64_t)(rl->n + rl->fn)));
+	json_object_object_add(o, "written_rows", json_object_new_int64(
+	    (int64_t)rl->written));
+	json_object_object_add(o, "dropped_rows", json_object_new_int64(
+	    (int64_t)rl->dropped));
+	json_object_object_add(o, "last_flush_ms", json_object_new_int64(
+	    rl->last_flush_ms));
+	if (rl->last_error != NULL)
+		json_object_object_add(o, "error",
+		    json_object_new_string(rl->last_error));
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * route: the table of HTTP routes {method, path, handler, flags}
+ * (relayd HTTP_METHODS, git commands[]). A path that exists with another
+ * method gets 405 with Allow; an unknown path gets 404, both in the
+ * dialect of the path. Proxy thread.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "server.h"
+
+static const struct route routes[] = {
+	{ "GET", "/healthz", api_ops_healthz, ROUTE_NOLOG, API_OPENAI },
+	{ "HEAD", "/healthz", api_ops_healthz, ROUTE_NOLOG, API_OPENAI },
+};
+
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+void
+route_classify(struct req *r)
+{
+	const char	*p = r->path != NULL ? r->path : "";
+
+	/* The Anthropic paths answer errors in their own dialect. */
+	if (strncmp(p, "/v1/messages", 12) == 0 ||
+	    strncmp(p, "/messages", 9) == 0)
+		r->dialect = API_ANTHROPIC;
+	else
+		r->dialect = API_OPENAI;
+}
+
+void
+route_dispatch(struct req *r)
+{
+	char	 allow[128];
+	size_t	 i, off = 0;
+	int	 path_found = 0;
+
+	for (i = 0; i < NROUTES; i++) {
+		if (strcmp(routes[i].path, r->path) != 0)
+			continue;
+		path_found = 1;
+		if (strcmp(routes[i].method, r->method) == 0) {
+			r->route = &routes[i];
+			r->dialect = routes[i].dialect;
+			routes[i].handler(r);
+			return;
+		}
+	}
+	if (!path_found) {
+		req_error(r, 404, "not_found", "no route for %s %s", r->method,
+		    r->path);
+		return;
+	}
+	for (i = 0; i < NROUTES; i++) {
+		if (strcmp(routes[i].path, r->path) == 0 &&
+		    off < sizeof allow - 16)
+			off += (size_t)snprintf(allow + off, sizeof allow - off,
+			    "%s%s", off == 0 ? "" : ", ", routes[i].method);
+	}
+	{
+		char	 hdr[160];
+
+		snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+		req_error_hdr(r, 405, "method_not_allowed", hdr,
+		    "method %s is not allowed for %s (allowed: %s)", r->method,
+		    r->path, allow);
+	}
+}

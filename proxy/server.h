@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: ISC */
+#ifndef SERVER_H
+#define SERVER_H
+
+/*
+ * Internal to proxy/: the state of the proxy thread (struct server), one
+ * client connection (struct conn) and one request (struct req). Everything
+ * declared here runs on the proxy thread only.
+ */
+
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <http_parser.h>
+#include <json-c/json.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+#include "paths.h"
+
+struct chan;
+struct conn;
+struct reqlog;
+struct cfgwatch;
+struct upstream;
+struct route;
+
+TAILQ_HEAD(conn_list, conn);
+
+struct server {
+	uv_loop_t		 loop;
+	struct config		 cfg;		/* in force, owned */
+	struct paths		 paths;		/* owned copy */
+	uv_tcp_t		 listener;
+	int			 listening;
+	char			 address[128];	/* "host:port" bound */
+	struct conn_list	 conns;
+	size_t			 nconns;
+	uint64_t		 next_conn_id;
+	uint64_t		 requests_total;
+
+	struct chan		*events;	/* to the front end, borrowed */
+	struct chan		*cmds;		/* to us, owned by proxy.c */
+	uv_async_t		 cmd_async;
+	uv_timer_t		 shutdown_timer;
+	int			 shutting_down;
+	int			 stopping_done;
+
+	struct upstream		*upstream;
+	struct reqlog		*reqlog;
+	struct cfgwatch		*cfgwatch;
+
+	uint64_t		 started_ms;	/* uv_now at start */
+	int64_t			 started_wall;	/* unix seconds */
+	char			*config_error;	/* last refused reload */
+	int64_t			 config_loaded_at;
+};
+
+/* One request header; the name is lower-cased. */
+struct http_header {
+	char	*name;
+	char	*value;
+};
+
+/* Who answers errors in which dialect. */
+enum api_dialect {
+	API_OPENAI,
+	API_ANTHROPIC,
+};
+
+struct req {
+	struct server		*srv;
+	struct conn		*conn;		/* NULL once the client left */
+	char			 rid[80];	/* X-Request-Id */
+	const char		*method;	/* static */
+	char			*url;
+	char			*path;		/* decoded path, no query */
+	char			*query;		/* or NULL */
+	struct http_header	*hdrs;
+	size_t			 nhdrs;
+	struct buf		 body;
+	int			 keep_alive;
+	int			 http_minor;
+	enum api_dialect	 dialect;
+	uint64_t		 t_start;	/* uv_hrtime, ns */
+	int64_t			 wall_ms;
+	int			 status;
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_out;
+	int			 responded;
+	const struct route	*route;
+};
+
+/* listen.c */
+int	 listen_start(struct server *, char **cause);
+void	 listen_stop(struct server *);
+
+/* conn.c */
+void	 conn_accept(struct server *);
+/* Queues len bytes (copied) for the client; 0, or -1 if it is gone. */
+int	 conn_write(struct conn *, const char *data, size_t len);
+/* Called by http1.c when the response to req is complete. */
+void	 conn_request_done(struct conn *, struct req *);
+/* Closes every connection now (shutdown deadline). */
+void	 conn_close_all(struct server *);
+/* Asks idle connections to close and busy ones to close when done. */
+void	 conn_drain_all(struct server *);
+
+/* http1.c */
+struct req *req_new(struct server *, struct conn *);
+void	 req_free(struct req *);
+const char *req_header(const struct req *, const char *lname);
+/* Sends a complete response; takes nothing, copies body. */
+void	 req_respond(struct req *, int status, const char *ctype,
+	    const char *body, size_t len, const char *extra_headers);
+/* Sends a JSON response and drops the reference to o. */
+void	 req_respond_json(struct req *, int status, struct json_object *o);
+/* Sends an error in the request's dialect (api-*.c formats the body). */
+void	 req_error(struct req *, int status, const char *code,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Same, with extra headers ("Name: value\r\n..."). */
+void	 req_error_hdr(struct req *, int status, const char *code,
+	    const char *extra_headers, const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
+/* Reason phrase for a status (from one table). */
+const char *http_reason(int status);
+/* Fills rid with the client's X-Request-Id if sane, else a new one. */
+void	 req_set_id(struct req *);
+/* Sets up the request id before the request is known (errors). */
+void	 req_generate_id(char *out, size_t len);
+
+/* route.c */
+#define ROUTE_NOLOG	0x1	/* not written to the request log */
+struct route {
+	const char	*method;
+	const char	*path;
+	void		(*handler)(struct req *);
+	int		 flags;
+	enum api_dialect dialect;
+};
+/* Picks the route for req and runs it, or answers 404/405. */
+void	 route_dispatch(struct req *);
+/* Sets req->dialect from the path before the route runs (for errors). */
+void	 route_classify(struct req *);
+
+/* api-openai.c */
+struct json_object *api_openai_error(int status, const char *code,
+	    const char *message);
+/* api-ops.c */
+void	 api_ops_healthz(struct req *);
+
+/* reqlog.c */
+struct reqlog *reqlog_new(struct server *, char **cause);
+void	 reqlog_add(struct reqlog *, const struct req *);
+/* Flushes what is queued and stops; the loop keeps running until done. */
+void	 reqlog_stop(struct reqlog *);
+void	 reqlog_free(struct reqlog *);
+/* Adds "pending", "dropped", "last_error" to a healthz object. */
+void	 reqlog_status(const struct reqlog *, struct json_object *);
+
+/* cfgwatch.c */
+struct cfgwatch *cfgwatch_new(struct server *);
+void	 cfgwatch_reload(struct cfgwatch *);
+void	 cfgwatch_stop(struct cfgwatch *);
+/* Frees a stopped watcher once the loop has finished. */
+void	 cfgwatch_free(struct cfgwatch *);
+
+/* server.c */
+/* Current time in unix milliseconds. */
+int64_t	 server_wall_ms(void);
+/* Posts an event to the front end. */
+void	 server_event(struct server *, int type, int64_t i, const char *text);
+/* Called when the last connection closed during shutdown. */
+void	 server_maybe_finish(struct server *);
+
+#endif
