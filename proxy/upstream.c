@@ -73,6 +73,7 @@ struct upstream_xfer {
 	int				 done;		/* on_done called/due */
 	int				 want_start;
 	int				 want_resume;
+	int				 want_fail;
 	int				 failed;	/* our callback said stop */
 	enum upstream_result		 fail_res;
 	const char			*fail_err;
@@ -112,6 +113,8 @@ struct upstream {
 static void	upstream_process(struct upstream *);
 static void	upstream_timer_cb(uv_timer_t *);
 static void	upstream_xfer_free(struct upstream_xfer *);
+static void	upstream_xfer_finish(struct upstream_xfer *,
+		    enum upstream_result, const char *);
 
 /* Drops a reference held by a closed handle; frees up after shutdown. */
 static void
@@ -235,18 +238,10 @@ upstream_idle_cb(uv_timer_t *handle)
 {
 	struct upstream_xfer	*x = handle->data;
 
-	if (x->done || x->aborted || x->paused || !x->started)
+	if (x->done || x->aborted || x->paused || !x->in_multi)
 		return;
-	x->failed = 1;
-	x->fail_res = UPSTREAM_ETIMEOUT;
-	x->fail_err = "upstream idle timeout";
 	upstream_xfer_detach(x);
-	x->done = 1;
-	upstream_xfer_unlink(x);
-	if (x->cbs->on_done != NULL)
-		x->cbs->on_done(x, x->arg, UPSTREAM_ETIMEOUT, x->status,
-		    x->fail_err);
-	upstream_xfer_free(x);
+	upstream_xfer_finish(x, UPSTREAM_ETIMEOUT, "upstream idle timeout");
 }
 
 /* Restarts the idle timer: bytes arrived or the consumer resumed. */
@@ -402,6 +397,8 @@ upstream_header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	n = len;
 	while (n > 0 && (ptr[n - 1] == '\r' || ptr[n - 1] == '\n'))
 		n--;
+	if (memchr(ptr, '\0', n) != NULL)
+		return (upstream_xfer_fail_proto(x, "malformed response header"));
 	if (len >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
 		buf_reset(&x->hdrs);
 		x->nhdrs = 0;
@@ -642,6 +639,9 @@ upstream_process(struct upstream *up)
 			if (upstream_xfer_add(x) != 0)
 				upstream_xfer_finish(x, UPSTREAM_EPROTO,
 				    "cannot start transfer");
+		} else if (x->want_fail) {
+			upstream_xfer_detach(x);
+			upstream_xfer_finish(x, x->fail_res, x->fail_err);
 		} else if (x->want_resume && x->paused)
 			upstream_xfer_unpause(x);
 	}
@@ -688,6 +688,30 @@ upstream_timer_cb(uv_timer_t *handle)
 }
 
 /*
+ * Fails the transfer whose socket cannot be polled, once curl has
+ * returned. Returning -1 to curl instead would fail every transfer.
+ */
+static void
+upstream_sock_fail(CURL *easy, curl_socket_t fd, int rc)
+{
+	struct upstream_xfer	*x;
+	char			*priv = NULL;
+
+	log_warnx("upstream: cannot poll socket %d: %s", (int)fd,
+	    uv_strerror(rc));
+	if (easy == NULL || curl_easy_getinfo(easy, CURLINFO_PRIVATE,
+	    &priv) != CURLE_OK || (x = (struct upstream_xfer *)priv) == NULL)
+		return;
+	if (x->done || x->aborted || x->failed)
+		return;
+	x->failed = 1;
+	x->fail_res = UPSTREAM_EPROTO;
+	x->fail_err = "cannot poll the upstream socket";
+	x->want_fail = 1;
+	upstream_xfer_queue(x);
+}
+
+/*
  * CURLMOPT_SOCKETFUNCTION: starts, changes or stops polling one socket.
  * The per-socket struct is created here, attached with curl_multi_assign
  * and closed here on CURL_POLL_REMOVE.
@@ -700,7 +724,8 @@ upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 	struct upstream_sock	*s = socketp;
 	int			 events = 0, rc;
 
-	(void)easy;
+	if (s != NULL && s->closing)
+		s = NULL;
 	if (s == NULL) {
 		/* one struct per open socket, even if curl forgot ours */
 		TAILQ_FOREACH(s, &up->socks, entry) {
@@ -723,10 +748,9 @@ upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 		s->fd = fd;
 		s->up = up;
 		if ((rc = uv_poll_init_socket(up->loop, &s->poll, fd)) != 0) {
-			log_warnx("upstream: cannot poll socket %d: %s",
-			    (int)fd, uv_strerror(rc));
 			free(s);
-			return (-1);
+			upstream_sock_fail(easy, fd, rc);
+			return (0);
 		}
 		s->poll.data = s;
 		TAILQ_INSERT_TAIL(&up->socks, s, entry);
@@ -737,11 +761,8 @@ upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 		events |= UV_READABLE;
 	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
 		events |= UV_WRITABLE;
-	if ((rc = uv_poll_start(&s->poll, events, upstream_poll_cb)) != 0) {
-		log_warnx("upstream: cannot poll socket %d: %s", (int)fd,
-		    uv_strerror(rc));
-		return (-1);
-	}
+	if ((rc = uv_poll_start(&s->poll, events, upstream_poll_cb)) != 0)
+		upstream_sock_fail(easy, fd, rc);
 	return (0);
 }
 

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 
 #include <json-c/json.h>
@@ -188,7 +190,14 @@ config_parse_duration(const char *s, uint64_t *out)
 	char	*end;
 	double	 v, mult;
 
-	if (!isdigit((unsigned char)*s) && *s != '.')
+	/* Decimal only: strtod would also take hex, "inf" and exponents. */
+	if (strspn(s, "0123456789.") == 0 ||
+	    (s[strspn(s, "0123456789.")] != '\0' &&
+	    !isalpha((unsigned char)s[strspn(s, "0123456789.")]) &&
+	    s[strspn(s, "0123456789.")] != ' '))
+		return (-1);
+	if (strchr(s, 'x') != NULL || strchr(s, 'X') != NULL ||
+	    strchr(s, 'e') != NULL || strchr(s, 'E') != NULL)
 		return (-1);
 	errno = 0;
 	v = strtod(s, &end);
@@ -552,6 +561,7 @@ config_load_file(struct config *c, const char *path, char **cause)
 	}
 	c->file_found = 1;
 	tok = json_tokener_new();
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, data, (int)len + 1);
 	jerr = json_tokener_get_error(tok);
 	off = json_tokener_get_parse_end(tok);
@@ -735,8 +745,17 @@ config_parse_listen(const char *s, char **host, char **port, char **cause)
 int
 config_host_is_loopback(const char *host)
 {
-	return (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
-	    strncmp(host, "127.", 4) == 0);
+	struct in_addr	 a4;
+	struct in6_addr	 a6;
+
+	/* Parse, never match text: "127.example.com" is a host name. */
+	if (strcmp(host, "localhost") == 0)
+		return (1);
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return ((ntohl(a4.s_addr) >> 24) == 127);
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return (IN6_IS_ADDR_LOOPBACK(&a6));
+	return (0);
 }
 
 char *

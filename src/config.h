@@ -140,7 +140,8 @@ void	 config_add_flag(struct config *, const char *key, const char *value);
  * Builds the effective config in c: defaults, then the file at path (a
  * missing file is not an error), then the environment, then the flags
  * already recorded in c. Returns 0, or -1 with *cause (owned) naming the
- * key path and the reason; c is then left with its flags only.
+ * key path and the reason; c then holds the defaults and whatever was
+ * applied before the error, and must not be used as a config.
  */
 int	 config_load(struct config *c, const char *path, char **cause);
 

@@ -127,8 +127,12 @@ log_set_thread_name(const char *name)
 /* Secret shapes: a prefix and the characters that may follow it. */
 static const char *const log_secret_prefixes[] = {
 	"sk-cgw-", "ghu_", "gho_", "ghp_", "ghs_", "ghr_", "github_pat_",
-	"Bearer ", "bearer ", "token ",
+	"tid=",
+	"Bearer ", "bearer ",
+	/* A generic word: see log_scrub (LOG_GENERIC_TOKEN). */
+	"token ",
 };
+#define LOG_GENERIC_TOKEN 10
 
 /* Returns 1 if c can be part of a token body. */
 static int
@@ -155,8 +159,14 @@ log_scrub(char *s)
 			while (log_secret_char((unsigned char)*end))
 				end++;
 			n = (size_t)(end - body);
-			/* Short words after "token " are prose, not secrets. */
-			if (n < 8) {
+			/*
+			 * After the generic word "token ", only a long run
+			 * with a digit is a credential; "token refreshed" is
+			 * prose. Other prefixes always mask.
+			 */
+			if (n < 8 || (i == LOG_GENERIC_TOKEN &&
+			    (n < 16 || strpbrk(body, "0123456789") == NULL ||
+			    strpbrk(body, "0123456789") >= end))) {
 				p = body;
 				continue;
 			}

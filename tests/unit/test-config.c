@@ -250,6 +250,14 @@ TEST_IMPL(config_defaults)
 	config_test_listen_bad("1.2.3.4:");
 	config_test_listen_bad("[::1]");
 	config_test_listen_bad("[::1]8080");
+
+	/*
+	 * A host name that merely starts with "127." is not in 127/8: it
+	 * can resolve to any address, so it must not pass the check that
+	 * keeps the gateway off the network without --allow-remote.
+	 */
+	ASSERT(!config_host_is_loopback("127.example.com"));
+	ASSERT(!config_host_is_loopback("127.0.0.1.example.com"));
 }
 
 TEST_IMPL(config_file_errors)
@@ -632,6 +640,9 @@ TEST_IMPL(config_parse_units)
 	ASSERT_EQ(config_parse_duration("", &v), -1);
 	ASSERT_EQ(config_parse_duration("-1s", &v), -1);
 	ASSERT_EQ(config_parse_duration("10x", &v), -1);
+	ASSERT_EQ(config_parse_duration("0x10", &v), -1);
+	ASSERT_EQ(config_parse_duration("1e3", &v), -1);
+	ASSERT_EQ(config_parse_duration("inf", &v), -1);
 	ASSERT_EQ(config_parse_duration("5 parsecs", &v), -1);
 	ASSERT_EQ(config_parse_duration("s", &v), -1);
 	ASSERT_EQ(config_parse_duration("ms", &v), -1);

@@ -67,6 +67,9 @@ TEST_IMPL(log_scrub_secrets)
 
 	/* Ordinary text is left intact. */
 	log_test_scrub("token expired", "token expired");
+	log_test_scrub("copilot token refreshed, expires soon",
+	    "copilot token refreshed, expires soon");
+	log_test_scrub("token 0123456789abcdef0123", "token ***");
 	log_test_scrub("use the token in a header",
 	    "use the token in a header");
 	log_test_scrub("ghost writer", "ghost writer");

@@ -467,9 +467,9 @@ TEST_IMPL(upstream_get_basic)
 	struct fake	 f;
 	uv_loop_t	 loop;
 	struct upstream	*up;
-	struct coll	 a, b;
+	struct coll	 a, b, gz;
 	char		*url;
-	int		 left = 2;
+	int		 left = 3;
 
 	fake_start(&f, "{\"routes\":["
 	    "{\"method\":\"GET\",\"path\":\"/hello\",\"status\":200,"
@@ -478,18 +478,25 @@ TEST_IMPL(upstream_get_basic)
 	    "\"body\":\"hello, world\\n\"},"
 	    "{\"method\":\"GET\",\"path\":\"/chunks\",\"status\":201,"
 	    "\"chunked\":true,\"split_every\":3,"
-	    "\"body\":\"0123456789abcdefghij\"}]}");
+	    "\"body\":\"0123456789abcdefghij\"},"
+	    "{\"method\":\"GET\",\"path\":\"/gz\","
+	    "\"headers\":{\"Content-Encoding\":\"gzip\"},\"body_b64\":"
+	    "\"H4sIAAAAAAACA8tIzcnJ11FIr8osUCjPL8pJ4cogQgQARBTpkTYAAAA=\"}]}");
 	up = test_setup(&loop);
 
 	coll_init(&a, MIB, &left);
 	coll_init(&b, MIB, &left);
+	coll_init(&gz, MIB, &left);
 	url = fake_url(&f, "/hello");
 	coll_start(&a, up, "GET", url, NULL);
 	free(url);
 	url = fake_url(&f, "/chunks");
 	coll_start(&b, up, "GET", url, NULL);
 	free(url);
-	ASSERT_EQ(upstream_active(up), 2);
+	url = fake_url(&f, "/gz");
+	coll_start(&gz, up, "GET", url, NULL);
+	free(url);
+	ASSERT_EQ(upstream_active(up), 3);
 	while (left > 0)
 		uv_run(&loop, UV_RUN_ONCE);
 	ASSERT_EQ(upstream_active(up), 0);
@@ -515,8 +522,15 @@ TEST_IMPL(upstream_get_basic)
 	ASSERT_STR_EQ(coll_header(&b, "transfer-encoding"), "chunked");
 	ASSERT_STR_EQ(buf_str(&b.body), "0123456789abcdefghij");
 
+	/* curl asked for and decoded a compressed body */
+	ASSERT_EQ(gz.res, UPSTREAM_OK);
+	ASSERT_STR_EQ(coll_header(&gz, "content-encoding"), "gzip");
+	ASSERT_STR_EQ(buf_str(&gz.body),
+	    "hello, gzip world\nhello, gzip world\nhello, gzip world\n");
+
 	coll_release(&a);
 	coll_release(&b);
+	coll_release(&gz);
 	test_teardown(up, &loop, &f);
 }
 
@@ -526,10 +540,10 @@ TEST_IMPL(upstream_post_body_headers)
 	struct fake		 f;
 	uv_loop_t		 loop;
 	struct upstream		*up;
-	struct coll		 a, b;
+	struct coll		 a, b, c;
 	json_object		*echo, *reqs, *r, *h;
 	char			*url;
-	int			 left = 2;
+	int			 left = 3;
 	size_t			 i, seen = 0;
 
 	fake_start(&f, "{\"routes\":[{\"path\":\"/echo\",\"echo\":true}]}");
@@ -549,6 +563,13 @@ TEST_IMPL(upstream_post_body_headers)
 	upstream_xfer_header(b.x, "X-Other", "2");
 	upstream_xfer_body(b.x, "patch", 5);
 	ASSERT_EQ(upstream_xfer_start(b.x), 0);
+
+	/* an interim 100 response is not what on_headers sees */
+	coll_init(&c, MIB, &left);
+	c.x = upstream_xfer_new(up, "PUT", url, &coll_cbs, &c);
+	upstream_xfer_header(c.x, "Expect", "100-continue");
+	upstream_xfer_body(c.x, "put", 3);
+	ASSERT_EQ(upstream_xfer_start(c.x), 0);
 	free(url);
 
 	while (left > 0)
@@ -575,6 +596,17 @@ TEST_IMPL(upstream_post_body_headers)
 	ASSERT_STR_EQ(json_object_get_string(jget(echo, "body")), "patch");
 	json_object_put(echo);
 
+	ASSERT_EQ(c.res, UPSTREAM_OK);
+	ASSERT_EQ(c.hdr_calls, 1);
+	ASSERT_EQ(c.hdr_status, 200);
+	ASSERT_STR_EQ(coll_header(&c, "content-type"), "application/json");
+	ASSERT_NOT_NULL(echo = json_tokener_parse(buf_str(&c.body)));
+	ASSERT_STR_EQ(json_object_get_string(jget(echo, "method")), "PUT");
+	ASSERT_STR_EQ(json_object_get_string(jget(jget(echo, "headers"),
+	    "expect")), "100-continue");
+	ASSERT_STR_EQ(json_object_get_string(jget(echo, "body")), "put");
+	json_object_put(echo);
+
 	/* and what the fake recorded */
 	reqs = fake_json(&f, "/__fake/requests");
 	for (i = 0; i < json_object_array_length(reqs); i++) {
@@ -594,6 +626,7 @@ TEST_IMPL(upstream_post_body_headers)
 
 	coll_release(&a);
 	coll_release(&b);
+	coll_release(&c);
 	test_teardown(up, &loop, &f);
 }
 
@@ -795,7 +828,6 @@ TEST_IMPL(upstream_slow_consumer)
 	ASSERT_EQ(upstream_xfer_start(s.x), 0);
 	run_until(&loop, &s.done_calls);
 	hwm1 = test_proc_status_kb("VmHWM");
-	fprintf(stderr, "DBG hwm0 %lld hwm1 %lld growth %lld pauses %d calls %d\n", hwm0, hwm1, hwm1 - hwm0, s.pauses, s.calls);
 
 	if (s.res != UPSTREAM_OK)
 		TEST_FAIL("result %d: %s", s.res, s.err);
@@ -949,7 +981,6 @@ edge_done_cb(struct upstream_xfer *x, void *arg, enum upstream_result res,
 	ASSERT_NOT_NULL(err);
 	e->done_calls++;
 	e->res = res;
-	fprintf(stderr, "DBG edge mode %d res %d status %d err %s data %d t %llu\n", e->mode, res, status, err, e->data_calls, (unsigned long long)uv_hrtime() / 1000000);
 	(*e->left)--;
 }
 

@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: ISC
+#
+# fish completion for copilot-gw(1). The words are static and follow
+# `copilot-gw help --list-commands`; tests/lint/drift.sh checks that every
+# command and option it prints appears here.
+
+set -l commands serve config doctor version help
+set -l config_subcommands show path
+
+# Prints the candidates for the KEY=VALUE argument of --set.
+function __copilot_gw_set_values
+    set -l token (string replace -r -- '^--set=' '' (commandline -ct))
+    switch $token
+        case 'log.level=*'
+            printf 'log.level=%s\n' debug info warn error
+        case 'listen.allow_remote=*'
+            printf 'listen.allow_remote=%s\n' true false
+        case '*=*'
+            return
+        case '*'
+            printf '%s=\n' listen.host listen.port listen.allow_remote \
+                log.level limits.max_header_bytes limits.max_headers \
+                limits.max_body_bytes limits.max_connections \
+                timeouts.header timeouts.body timeouts.idle timeouts.write \
+                timeouts.shutdown timeouts.upstream_connect \
+                timeouts.upstream_idle upstreams.github.github_url \
+                upstreams.github.api_url upstreams.github.copilot_url \
+                upstreams.github.client_id upstreams.m365.login_url \
+                upstreams.m365.graph_url upstreams.m365.tenant \
+                upstreams.m365.client_id upstreams.m365.client_secret
+    end
+end
+
+complete -c copilot-gw -f
+
+# Global options, before the command word.
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -l config -r -F -d 'Read the configuration from a file'
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -s h -l help -d 'Show help'
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -l home -x -a '(__fish_complete_directories)' -d 'Keep all files in one directory'
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -l set -x -a '(__copilot_gw_set_values)' -d 'Override a configuration key'
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -s V -l version -d 'Print the version'
+
+# Commands.
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a serve -d 'Run the gateway in the foreground'
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a config -d 'Show the configuration or its file path'
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'Check the config, files, store, port and upstreams'
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a version -d 'Print the version of copilot-gw and its libraries'
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a help -d 'Show help for copilot-gw or a command'
+
+# serve
+complete -c copilot-gw -n "__fish_seen_subcommand_from serve" -l allow-remote -d 'Allow a non-loopback listen address'
+complete -c copilot-gw -n "__fish_seen_subcommand_from serve" -l listen -x -d 'Listen on HOST:PORT'
+complete -c copilot-gw -n "__fish_seen_subcommand_from serve" -l log-level -x -a 'debug info warn error' -d 'Log at this level and above'
+
+# config show, config path
+complete -c copilot-gw -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $config_subcommands" -a show -d 'Print the effective configuration'
+complete -c copilot-gw -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $config_subcommands" -a path -d 'Print the path of the configuration file'
+complete -c copilot-gw -n "__fish_seen_subcommand_from config; and __fish_seen_subcommand_from show" -l json -d 'Print a JSON object'
+
+# doctor
+complete -c copilot-gw -n "__fish_seen_subcommand_from doctor" -l json -d 'Print a JSON array'
+complete -c copilot-gw -n "__fish_seen_subcommand_from doctor" -l timeout -x -d 'Time each upstream may take (e.g. 2s)'
+
+# version
+complete -c copilot-gw -n "__fish_seen_subcommand_from version" -l json -d 'Print a JSON object'
+
+# help [COMMAND [SUBCOMMAND]] | help --list-commands
+complete -c copilot-gw -n "__fish_seen_subcommand_from help; and not __fish_seen_subcommand_from serve config doctor version" -l list-commands -d 'List every command and its options'
+complete -c copilot-gw -n "__fish_seen_subcommand_from help; and not __fish_seen_subcommand_from serve config doctor version" -a "$commands"
+complete -c copilot-gw -n "__fish_seen_subcommand_from help; and __fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $config_subcommands" -a "$config_subcommands"
+
+# --help after any command word.
+complete -c copilot-gw -n "__fish_seen_subcommand_from $commands" -s h -l help -d 'Show help for this command'
