@@ -42,5 +42,6 @@ api_ops_healthz(struct req *r)
 		json_object_object_add(cfg, "error",
 		    json_object_new_string(srv->config_error));
 	json_object_object_add(o, "config", cfg);
+	accounts_status(srv, o);
 	req_respond_json(r, 200, o);
 }

@@ -59,6 +59,21 @@ server_event(struct server *srv, int type, int64_t i, const char *text)
 		chan_post(srv->events, msg_new((enum msg_type)type, i, text));
 }
 
+void
+server_event_data(struct server *srv, int type, uint64_t corr, int64_t i,
+    const char *text, struct json_object *data)
+{
+	struct msg	*m;
+
+	if (srv->events == NULL) {
+		json_object_put(data);
+		return;
+	}
+	m = msg_new_data((enum msg_type)type, i, text, data);
+	m->corr = corr;
+	chan_post(srv->events, m);
+}
+
 /* Any thread: wakes the loop if it is still there to be woken. */
 static void
 proxy_wake_cb(void *arg)
@@ -87,6 +102,17 @@ proxy_async_cb(uv_async_t *a)
 		case MSG_CMD_RELOAD:
 			log_info("reloading the config file");
 			cfgwatch_reload(srv->cfgwatch);
+			break;
+		case MSG_CMD_LOGIN_START:
+			if (srv->shutting_down)
+				server_event_data(srv, MSG_EV_LOGIN_DONE,
+				    m->corr, -1, "the gateway is shutting down",
+				    NULL);
+			else
+				login_start(srv, m->corr, m->data);
+			break;
+		case MSG_CMD_LOGIN_CANCEL:
+			login_cancel(srv, m->corr);
 			break;
 		default:
 			log_ev(LOG_LEVEL_WARN, NULL, "unexpected message",
@@ -142,6 +168,8 @@ server_maybe_finish(struct server *srv)
 	uv_timer_stop(&srv->shutdown_timer);
 	uv_close((uv_handle_t *)&srv->shutdown_timer, NULL);
 	cfgwatch_stop(srv->cfgwatch);
+	login_shutdown(srv);
+	accounts_shutdown(srv);
 	reqlog_stop(srv->reqlog);
 	if (srv->upstream != NULL)
 		upstream_shutdown(srv->upstream);
@@ -197,18 +225,23 @@ proxy_main(void *arg)
 		p->exit_status = 1;
 		cfgwatch_free(srv->cfgwatch);
 		srv->cfgwatch = NULL;
+		accounts_watch_free(srv);
 		server_event(srv, MSG_EV_STOPPED, 1, NULL);
 		return;
 	}
 	uv_update_time(&srv->loop);
 	srv->started_ms = uv_now(&srv->loop);
-	log_ev(LOG_LEVEL_INFO, NULL, "listening",
-	    LF_STR("address", srv->address), LF_STR("config",
-	    srv->paths.config_file), LF_STR("database", srv->paths.db_file));
+	if (!srv->no_listen)
+		log_ev(LOG_LEVEL_INFO, NULL, "listening",
+		    LF_STR("address", srv->address), LF_STR("config",
+		    srv->paths.config_file), LF_STR("database",
+		    srv->paths.db_file));
+	accounts_watch_start(srv);
 	server_event(srv, MSG_EV_STARTED, 0, srv->address);
 	p->exit_status = proxy_run_loop(p);
 	cfgwatch_free(srv->cfgwatch);
 	srv->cfgwatch = NULL;
+	accounts_watch_free(srv);
 	log_ev(LOG_LEVEL_INFO, NULL, "stopped",
 	    LF_INT("status", p->exit_status),
 	    LF_INT("requests_total", srv->requests_total));
@@ -217,12 +250,14 @@ proxy_main(void *arg)
 
 struct proxy *
 proxy_new(const struct config *cfg, const struct paths *paths,
-    struct chan *events, char **cause)
+    struct chan *events, int flags, char **cause)
 {
-	struct proxy	*p = xcalloc(1, sizeof *p);
-	struct server	*srv = &p->srv;
-	struct store	*st;
-	int		 rc;
+	struct proxy		*p = xcalloc(1, sizeof *p);
+	struct server		*srv = &p->srv;
+	struct store		*st;
+	struct store_account	*rows;
+	size_t			 nrows;
+	int			 rc;
 
 	pthread_mutex_init(&p->wake_mtx, NULL);
 	if ((rc = uv_loop_init(&srv->loop)) != 0) {
@@ -235,6 +270,9 @@ proxy_new(const struct config *cfg, const struct paths *paths,
 	config_dup(&srv->cfg, cfg);
 	paths_copy(&srv->paths, paths);
 	TAILQ_INIT(&srv->conns);
+	TAILQ_INIT(&srv->accounts);
+	TAILQ_INIT(&srv->logins);
+	srv->no_listen = (flags & PROXY_NO_LISTEN) != 0;
 	srv->events = events;
 	srv->cmds = chan_new(proxy_wake_cb, p);
 	srv->started_wall = server_wall_ms() / 1000;
@@ -247,12 +285,14 @@ proxy_new(const struct config *cfg, const struct paths *paths,
 
 	/* Check the store now: the writer reopens it on a pool thread. */
 	if ((st = store_open(paths->db_file, STORE_RW | STORE_CREATE,
-	    cause)) == NULL || store_migrate(st, cause) != 0) {
+	    cause)) == NULL || store_migrate(st, cause) != 0 ||
+	    store_accounts_list(st, &rows, &nrows, cause) != 0) {
 		store_close(st);
 		goto fail;
 	}
 	store_close(st);
-	if (listen_start(srv, cause) != 0)
+	accounts_load(srv, rows, nrows);
+	if (!srv->no_listen && listen_start(srv, cause) != 0)
 		goto fail;
 	srv->reqlog = reqlog_new(srv, cause);
 	srv->cfgwatch = cfgwatch_new(srv);

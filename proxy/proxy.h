@@ -22,8 +22,10 @@ struct proxy;
  * events (borrowed, must outlive the proxy) receives MSG_EV_*. Returns an
  * owned proxy or NULL with *cause. Front-end thread, before proxy_start.
  */
+#define PROXY_NO_LISTEN	0x1	/* no listener: for CLI commands (login) */
+
 struct proxy	*proxy_new(const struct config *cfg, const struct paths *paths,
-		    struct chan *events, char **cause);
+		    struct chan *events, int flags, char **cause);
 /* Starts the proxy thread; 0, or -1 with *cause. Front-end thread. */
 int		 proxy_start(struct proxy *, char **cause);
 /* Takes m and delivers it to the proxy thread. Any thread. */

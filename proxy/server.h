@@ -25,8 +25,11 @@ struct reqlog;
 struct cfgwatch;
 struct upstream;
 struct route;
+struct accounts_watch;
 
 TAILQ_HEAD(conn_list, conn);
+#include "provider.h"
+
 
 struct server {
 	uv_loop_t		 loop;
@@ -50,6 +53,10 @@ struct server {
 	struct upstream		*upstream;
 	struct reqlog		*reqlog;
 	struct cfgwatch		*cfgwatch;
+	struct account_list	 accounts;
+	struct accounts_watch	*accounts_watch;
+	struct login_list	 logins;
+	int			 no_listen;
 
 	uint64_t		 started_ms;	/* uv_now at start */
 	int64_t			 started_wall;	/* unix seconds */
@@ -171,6 +178,9 @@ void	 cfgwatch_free(struct cfgwatch *);
 int64_t	 server_wall_ms(void);
 /* Posts an event to the front end. */
 void	 server_event(struct server *, int type, int64_t i, const char *text);
+/* Posts an event with a correlation id and a JSON payload (taken). */
+void	 server_event_data(struct server *, int type, uint64_t corr,
+	    int64_t i, const char *text, struct json_object *data);
 /* Called when the last connection closed during shutdown. */
 void	 server_maybe_finish(struct server *);
 

@@ -65,21 +65,27 @@ struct upstream_xfer {
 
 	uv_timer_t			 idle;
 
-	int				 started;	/* start was called */
-	int				 in_multi;	/* added to the multi */
+	/*
+	 * in_cb counts owner callbacks running for this transfer; aborted
+	 * means upstream_xfer_abort was called; failed means one of our
+	 * callbacks stopped the transfer with fail_res; linked and queued
+	 * say whether it is on up->xfers and on up->pending.
+	 */
+	int				 started;
+	int				 in_multi;
 	int				 paused;
-	int				 in_cb;		/* owner callback depth */
-	int				 aborted;	/* by upstream_xfer_abort */
-	int				 done;		/* on_done called/due */
+	int				 in_cb;
+	int				 aborted;
+	int				 done;
 	int				 want_start;
 	int				 want_resume;
 	int				 want_fail;
-	int				 failed;	/* our callback said stop */
+	int				 failed;
 	enum upstream_result		 fail_res;
 	const char			*fail_err;
 
-	int				 linked;	/* on up->xfers */
-	int				 queued;	/* on up->pending */
+	int				 linked;
+	int				 queued;
 	TAILQ_ENTRY(upstream_xfer)	 entry;
 	TAILQ_ENTRY(upstream_xfer)	 pentry;
 };
@@ -96,7 +102,9 @@ struct upstream {
 	size_t			 nactive;
 	unsigned int		 refs;		/* open uv handles */
 	int			 curl_depth;	/* inside a curl call */
+	int			 cb_depth;	/* inside on_headers/on_data */
 	int			 processing;
+	int			 shutdown_pending;
 	int			 shutting_down;
 #ifndef NDEBUG
 	pthread_t		 thread;
@@ -248,7 +256,8 @@ upstream_idle_cb(uv_timer_t *handle)
 static void
 upstream_xfer_touch(struct upstream_xfer *x)
 {
-	if (x->opts.idle_timeout_ms == 0 || x->done || x->aborted)
+	if (x->opts.idle_timeout_ms == 0 || x->done || x->aborted ||
+	    x->paused)
 		return;
 	uv_timer_start(&x->idle, upstream_idle_cb, x->opts.idle_timeout_ms, 0);
 }
@@ -336,7 +345,9 @@ upstream_xfer_deliver(struct upstream_xfer *x)
 		}
 	}
 	x->in_cb++;
+	x->up->cb_depth++;
 	rv = x->cbs->on_headers(x, x->arg, x->status, h, x->nhdrs);
+	x->up->cb_depth--;
 	x->in_cb--;
 	free(h);
 	if (x->aborted)
@@ -398,7 +409,8 @@ upstream_header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	while (n > 0 && (ptr[n - 1] == '\r' || ptr[n - 1] == '\n'))
 		n--;
 	if (memchr(ptr, '\0', n) != NULL)
-		return (upstream_xfer_fail_proto(x, "malformed response header"));
+		return (upstream_xfer_fail_proto(x,
+		    "malformed response header"));
 	if (len >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
 		buf_reset(&x->hdrs);
 		x->nhdrs = 0;
@@ -447,7 +459,8 @@ upstream_header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
 		vlen--;
 	if (x->nhdrs >= UPSTREAM_MAX_HDRS)
-		return (upstream_xfer_fail_proto(x, "too many response headers"));
+		return (upstream_xfer_fail_proto(x,
+		    "too many response headers"));
 	i = x->hdrs.len;
 	if (buf_add(&x->hdrs, ptr, nlen) != 0 ||
 	    buf_add(&x->hdrs, "", 1) != 0 ||
@@ -486,7 +499,9 @@ upstream_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	if (len == 0)
 		return (0);
 	x->in_cb++;
+	x->up->cb_depth++;
 	rv = x->cbs->on_data(x, x->arg, ptr, len);
+	x->up->cb_depth--;
 	x->in_cb--;
 	if (x->aborted)
 		return (0);
@@ -680,11 +695,17 @@ upstream_poll_cb(uv_poll_t *handle, int status, int events)
 	upstream_action(s->up, s->fd, flags);
 }
 
-/* Timer callback: curl's timeout expired (or we kicked it). */
+/* Timer callback: curl's timeout expired, or we kicked it. */
 static void
 upstream_timer_cb(uv_timer_t *handle)
 {
-	upstream_action(handle->data, CURL_SOCKET_TIMEOUT, 0);
+	struct upstream	*up = handle->data;
+
+	if (up->shutdown_pending && !up->shutting_down) {
+		upstream_shutdown(up);
+		return;
+	}
+	upstream_action(up, CURL_SOCKET_TIMEOUT, 0);
 }
 
 /*
@@ -830,8 +851,12 @@ upstream_shutdown(struct upstream *up)
 	if (up == NULL || up->shutting_down)
 		return;
 	UPSTREAM_ASSERT_THREAD(up);
-	if (up->curl_depth > 0)
-		BUG("upstream_shutdown called inside a curl callback");
+	if (up->curl_depth > 0 || up->cb_depth > 0) {
+		/* from on_headers or on_data: once curl has returned */
+		up->shutdown_pending = 1;
+		uv_timer_start(&up->kick, upstream_timer_cb, 0, 0);
+		return;
+	}
 	up->shutting_down = 1;
 	/* owner-aborted transfers first: they get no callback */
 	while ((x = TAILQ_FIRST(&up->pending)) != NULL) {

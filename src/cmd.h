@@ -64,6 +64,8 @@ void	 cmd_ctx_release(struct cmd_ctx *);
 extern const struct cmd_entry *const cmd_table[];
 
 extern const struct cmd_entry cmd_serve_entry;
+extern const struct cmd_entry cmd_login_entry;
+extern const struct cmd_entry cmd_accounts_entry;
 extern const struct cmd_entry cmd_version_entry;
 extern const struct cmd_entry cmd_config_entry;
 extern const struct cmd_entry cmd_doctor_entry;

@@ -21,6 +21,7 @@
 
 #include <json-c/json.h>
 
+#include "buf.h"
 #include "paths.h"
 #include "xmalloc.h"
 
@@ -36,6 +37,7 @@ enum config_type {
 	CONFIG_T_SIZE,
 	CONFIG_T_DURATION,
 	CONFIG_T_COUNT,
+	CONFIG_T_MAP,	/* "k=v,k=v"; a JSON object of strings in the file */
 };
 
 struct config_desc {
@@ -74,7 +76,8 @@ static const char *const config_source_names[] = {
 static int
 config_is_string(enum config_type t)
 {
-	return (t == CONFIG_T_STR || t == CONFIG_T_URL || t == CONFIG_T_HOST);
+	return (t == CONFIG_T_STR || t == CONFIG_T_URL || t == CONFIG_T_HOST ||
+	    t == CONFIG_T_MAP);
 }
 
 static char **
@@ -254,6 +257,49 @@ config_host_ok(const char *s)
 	return (1);
 }
 
+/* Checks "name=target,..." (names and targets are model ids). */
+static int
+config_map_check(const char *s, char **cause)
+{
+	const char	*p, *eq, *end;
+
+	for (p = s; *p != '\0'; p = *end == ',' ? end + 1 : end) {
+		end = p + strcspn(p, ",");
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq == NULL || eq == p || eq + 1 == end) {
+			*cause = xasprintf("expected NAME=MODEL pairs separated "
+			    "by commas, got '%.*s'", (int)(end - p), p);
+			return (-1);
+		}
+		if (strcspn(p, " \t\"'") < (size_t)(end - p)) {
+			*cause = xasprintf("'%.*s': model names cannot hold "
+			    "spaces or quotes", (int)(end - p), p);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+const char *
+config_alias_lookup(const struct config *c, const char *name, char *buf,
+    size_t len)
+{
+	const char	*p, *eq, *end;
+	size_t		 n = strlen(name);
+
+	for (p = c->model_aliases; p != NULL && *p != '\0';
+	    p = *end == ',' ? end + 1 : end) {
+		end = p + strcspn(p, ",");
+		eq = memchr(p, '=', (size_t)(end - p));
+		if (eq == NULL || (size_t)(eq - p) != n ||
+		    strncmp(p, name, n) != 0)
+			continue;
+		snprintf(buf, len, "%.*s", (int)(end - eq - 1), eq + 1);
+		return (buf);
+	}
+	return (NULL);
+}
+
 int
 config_set(struct config *c, const char *key, const char *value,
     enum config_source src, char **cause)
@@ -284,6 +330,14 @@ config_set(struct config *c, const char *key, const char *value,
 		if (!config_url_ok(value)) {
 			*cause = xasprintf("'%s': '%s' is not an http:// or "
 			    "https:// URL", key, value);
+			return (-1);
+		}
+		break;
+	case CONFIG_T_MAP:
+		if (config_map_check(value, cause) != 0) {
+			copy = *cause;
+			*cause = xasprintf("'%s': %s", key, copy);
+			free(copy);
 			return (-1);
 		}
 		break;
@@ -437,6 +491,46 @@ config_is_section(const char *prefix)
 	return (0);
 }
 
+/* Applies a JSON object of strings as a MAP value. */
+static int
+config_apply_map(struct config *c, const char *path, struct json_object *v,
+    char **cause)
+{
+	struct buf	 b;
+	int		 rc;
+
+	if (!json_object_is_type(v, json_type_object)) {
+		*cause = xasprintf("'%s': must be an object of \"name\": "
+		    "\"model\" pairs", path);
+		return (-1);
+	}
+	buf_init(&b, 65536);
+	json_object_object_foreach(v, key, val) {
+		if (!json_object_is_type(val, json_type_string)) {
+			*cause = xasprintf("'%s.%s': must be a string", path,
+			    key);
+			buf_release(&b);
+			return (-1);
+		}
+		if (strchr(key, ',') != NULL || strchr(key, '=') != NULL ||
+		    strchr(json_object_get_string(val), ',') != NULL) {
+			*cause = xasprintf("'%s.%s': names cannot hold ',' or "
+			    "'='", path, key);
+			buf_release(&b);
+			return (-1);
+		}
+		if (buf_addf(&b, "%s%s=%s", b.len > 0 ? "," : "", key,
+		    json_object_get_string(val)) != 0) {
+			*cause = xasprintf("'%s': too long", path);
+			buf_release(&b);
+			return (-1);
+		}
+	}
+	rc = config_set(c, path, buf_str(&b), CONFIG_SRC_FILE, cause);
+	buf_release(&b);
+	return (rc);
+}
+
 /* Applies one JSON value at dotted path; 0 or -1 with *cause. */
 static int
 config_apply_json(struct config *c, const char *path,
@@ -454,6 +548,8 @@ config_apply_json(struct config *c, const char *path,
 	}
 	d = &config_descs[k];
 	switch (d->type) {
+	case CONFIG_T_MAP:
+		return (config_apply_map(c, path, v, cause));
 	case CONFIG_T_STR:
 	case CONFIG_T_URL:
 	case CONFIG_T_HOST:

@@ -54,6 +54,8 @@ enum config_source {
 	    DURATION, upstream_connect_timeout_ms, "10s", 0, 10, 600000) \
 	X(TIMEOUTS_UPSTREAM_IDLE, "timeouts.upstream_idle", DURATION,	\
 	    upstream_idle_timeout_ms, "300s", 0, 10, 3600000)		\
+	X(TIMEOUTS_STREAM_KEEPALIVE, "timeouts.stream_keepalive",	\
+	    DURATION, stream_keepalive_ms, "15s", 0, 100, 3600000)	\
 	X(UPSTREAMS_GITHUB_GITHUB_URL, "upstreams.github.github_url",	\
 	    URL, github_url, "https://github.com", 0, 0, 0)		\
 	X(UPSTREAMS_GITHUB_API_URL, "upstreams.github.api_url", URL,	\
@@ -62,6 +64,18 @@ enum config_source {
 	    URL, github_copilot_url, "https://api.githubcopilot.com", 0, 0, 0) \
 	X(UPSTREAMS_GITHUB_CLIENT_ID, "upstreams.github.client_id", STR,	\
 	    github_client_id, "Iv1.b507a08c87ecfe98", 0, 1, 256)	\
+	X(UPSTREAMS_GITHUB_EDITOR_VERSION,				\
+	    "upstreams.github.editor_version", STR, github_editor_version, \
+	    "vscode/1.104.1", 0, 1, 128)				\
+	X(UPSTREAMS_GITHUB_PLUGIN_VERSION,				\
+	    "upstreams.github.plugin_version", STR, github_plugin_version, \
+	    "copilot-chat/0.31.2", 0, 1, 128)				\
+	X(UPSTREAMS_GITHUB_API_VERSION, "upstreams.github.api_version",	\
+	    STR, github_api_version, "2025-04-01", 0, 1, 64)		\
+	X(UPSTREAMS_GITHUB_MODELS_TTL, "upstreams.github.models_ttl",	\
+	    DURATION, github_models_ttl_ms, "10m", 0, 0, 86400000)	\
+	X(MODELS_ALIASES, "models.aliases", MAP, model_aliases, "", 0, 0, \
+	    65536)							\
 	X(UPSTREAMS_M365_LOGIN_URL, "upstreams.m365.login_url", URL,	\
 	    m365_login_url, "https://login.microsoftonline.com", 0, 0, 0) \
 	X(UPSTREAMS_M365_GRAPH_URL, "upstreams.m365.graph_url", URL,	\
@@ -106,10 +120,16 @@ struct config {
 	uint64_t	 shutdown_timeout_ms;
 	uint64_t	 upstream_connect_timeout_ms;
 	uint64_t	 upstream_idle_timeout_ms;
+	uint64_t	 stream_keepalive_ms;
 	char		*github_url;
 	char		*github_api_url;
 	char		*github_copilot_url;
 	char		*github_client_id;
+	char		*github_editor_version;
+	char		*github_plugin_version;
+	char		*github_api_version;
+	uint64_t	 github_models_ttl_ms;
+	char		*model_aliases;		/* "alias=model,..." */
 	char		*m365_login_url;
 	char		*m365_graph_url;
 	char		*m365_tenant;
@@ -177,6 +197,13 @@ int	 config_parse_listen(const char *, char **host, char **port,
 int	 config_parse_size(const char *, uint64_t *);
 /* Parses a duration into ms ("10s", "250ms", "2m", "1h", "1.5"=s); 0/-1. */
 int	 config_parse_duration(const char *, uint64_t *);
+
+/*
+ * Looks name up in models.aliases; returns the target (borrowed from the
+ * config, valid until the config changes) or NULL.
+ */
+const char *config_alias_lookup(const struct config *, const char *name,
+	    char *buf, size_t len);
 
 /* Returns 1 if the values of key differ between two configs. */
 int	 config_key_differs(const struct config *, const struct config *,

@@ -7,6 +7,8 @@
 
 #include <stdlib.h>
 
+#include <json-c/json.h>
+
 #include "xmalloc.h"
 
 struct msg *
@@ -20,11 +22,22 @@ msg_new(enum msg_type type, int64_t i, const char *text)
 	return (m);
 }
 
+struct msg *
+msg_new_data(enum msg_type type, int64_t i, const char *text,
+    struct json_object *data)
+{
+	struct msg	*m = msg_new(type, i, text);
+
+	m->data = data;
+	return (m);
+}
+
 void
 msg_free(struct msg *m)
 {
 	if (m == NULL)
 		return;
+	json_object_put(m->data);
 	free(m->text);
 	free(m);
 }
@@ -43,6 +56,16 @@ msg_type_name(enum msg_type type)
 		return ("ev_stopped");
 	case MSG_EV_CONFIG:
 		return ("ev_config");
+	case MSG_CMD_LOGIN_START:
+		return ("cmd_login_start");
+	case MSG_CMD_LOGIN_CANCEL:
+		return ("cmd_login_cancel");
+	case MSG_EV_LOGIN_CODE:
+		return ("ev_login_code");
+	case MSG_EV_LOGIN_POLL:
+		return ("ev_login_poll");
+	case MSG_EV_LOGIN_DONE:
+		return ("ev_login_done");
 	}
 	return ("unknown");
 }

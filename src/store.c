@@ -51,6 +51,21 @@ static const char *const store_migrations[] = {
 	"  bytes_out INTEGER NOT NULL"
 	");"
 	"CREATE INDEX requests_ts ON requests(ts_ms);",
+	/* 2: upstream accounts, with their upstream credential. */
+	"CREATE TABLE accounts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  provider TEXT NOT NULL,"
+	"  label TEXT NOT NULL UNIQUE,"
+	"  login TEXT NOT NULL,"
+	"  account_type TEXT NOT NULL,"
+	"  github_url TEXT NOT NULL,"
+	"  api_url TEXT NOT NULL,"
+	"  copilot_url TEXT NOT NULL DEFAULT '',"
+	"  token TEXT NOT NULL,"
+	"  created_ms INTEGER NOT NULL,"
+	"  updated_ms INTEGER NOT NULL,"
+	"  UNIQUE (provider, github_url, login)"
+	");",
 };
 
 #define STORE_NMIGRATIONS \

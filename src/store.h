@@ -67,4 +67,44 @@ int		 store_requests_insert(struct store *,
 /* Counts request-log rows; -1 on error. */
 int64_t		 store_requests_count(struct store *);
 
+/*
+ * One upstream account (a value type; strings owned by the struct and
+ * freed by store_account_release). token is the upstream credential:
+ * never print or log it.
+ */
+struct store_account {
+	int64_t	 id;
+	char	*provider;	/* "github" */
+	char	*label;
+	char	*login;
+	char	*account_type;	/* individual, business, enterprise, ... */
+	char	*github_url;
+	char	*api_url;
+	char	*copilot_url;	/* "" = from the token's endpoints.api */
+	char	*token;
+	int64_t	 created_ms;
+	int64_t	 updated_ms;
+};
+
+/* Frees the strings of an account. */
+void		 store_account_release(struct store_account *);
+/* Frees an array of n accounts. */
+void		 store_accounts_free(struct store_account *, size_t n);
+/*
+ * Adds an account, or updates the one with the same provider, host and
+ * login (a new login refreshes the token). A NULL label becomes the
+ * login (then login-2, ...). Sets a->id and a->label. 0, or -1 with
+ * *cause (e.g. a label taken by another account).
+ */
+int		 store_accounts_upsert(struct store *, struct store_account *a,
+		    char **cause);
+/* Lists accounts by id; *out owned. 0 or -1. */
+int		 store_accounts_list(struct store *, struct store_account **out,
+		    size_t *n, char **cause);
+/* Finds an account by id or label: 0 found, 1 not found, -1 error. */
+int		 store_accounts_get(struct store *, const char *id_or_label,
+		    struct store_account *out, char **cause);
+/* Removes an account by id: 0 removed, 1 not found, -1 error. */
+int		 store_accounts_remove(struct store *, int64_t id, char **cause);
+
 #endif

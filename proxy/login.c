@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * login: the device-code login driver. A front end (the `login` command,
+ * later the TUI and the admin API) posts MSG_CMD_LOGIN_START; the
+ * provider runs the steps through the proxy's own curl multi, and this
+ * file turns them into MSG_EV_LOGIN_CODE / _POLL / _DONE events, enforces
+ * the code's lifetime, handles cancellation, and saves the account on a
+ * pool thread. Proxy thread, except login_save_work_cb.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "msg.h"
+#include "provider.h"
+#include "server.h"
+#include "store.h"
+#include "xmalloc.h"
+
+static void	login_finish(struct login *, int rc, const char *err,
+		    struct json_object *data);
+
+static const char *
+login_param(struct json_object *p, const char *key)
+{
+	struct json_object	*v;
+
+	if (p == NULL || !json_object_object_get_ex(p, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return (NULL);
+	return (json_object_get_string(v));
+}
+
+/* Returns an owned copy of s with trailing slashes removed. */
+static char *
+login_base(const char *s)
+{
+	char	*b = xstrdup(s);
+	size_t	 n = strlen(b);
+
+	while (n > 0 && b[n - 1] == '/')
+		b[--n] = '\0';
+	return (b);
+}
+
+/* Account types name hosts: only [a-z0-9-]+ (no open proxy). */
+static int
+login_type_ok(const char *t)
+{
+	if (*t == '\0')
+		return (0);
+	for (; *t != '\0'; t++)
+		if (!islower((unsigned char)*t) && !isdigit((unsigned char)*t) &&
+		    *t != '-')
+			return (0);
+	return (1);
+}
+
+static void
+login_close_cb(uv_handle_t *h)
+{
+	struct login	*l = h->data;
+
+	store_account_release(&l->sa);
+	free(l->label);
+	free(l->account_type);
+	free(l->github_url);
+	free(l->api_url);
+	if (l->given_token != NULL)
+		explicit_bzero(l->given_token, strlen(l->given_token));
+	free(l->given_token);
+	if (l->gh_token != NULL)
+		explicit_bzero(l->gh_token, strlen(l->gh_token));
+	free(l->gh_token);
+	free(l->device_code);
+	free(l->login_name);
+	free(l->save_err);
+	free(l);
+}
+
+void
+login_start(struct server *srv, uint64_t corr, struct json_object *p)
+{
+	struct login		*l;
+	const char		*prov, *v;
+
+	l = xcalloc(1, sizeof *l);
+	l->srv = srv;
+	l->corr = corr;
+	uv_timer_init(&srv->loop, &l->timer);
+	l->timer.data = l;
+	TAILQ_INSERT_TAIL(&srv->logins, l, entry);
+
+	prov = login_param(p, "provider");
+	if (prov == NULL || (l->ops = provider_find(prov)) == NULL) {
+		login_finish(l, -1, "unknown provider: use 'github'", NULL);
+		return;
+	}
+	v = login_param(p, "account_type");
+	l->account_type = xstrdup(v != NULL ? v : "individual");
+	if (!login_type_ok(l->account_type)) {
+		login_finish(l, -1, "an account type must match [a-z0-9-]+ "
+		    "(individual, business, enterprise)", NULL);
+		return;
+	}
+	if ((v = login_param(p, "label")) != NULL)
+		l->label = xstrdup(v);
+	v = login_param(p, "github_url");
+	l->github_url = login_base(v != NULL ? v : srv->cfg.github_url);
+	v = login_param(p, "api_url");
+	l->api_url = login_base(v != NULL ? v : srv->cfg.github_api_url);
+	if ((v = login_param(p, "token")) != NULL)
+		l->given_token = xstrdup(v);
+	log_ev(LOG_LEVEL_INFO, NULL, "login started", LF_STR("provider", prov),
+	    LF_STR("github_url", l->github_url),
+	    LF_BOOL("device_flow", l->given_token == NULL));
+	if (l->ops->login_start(l) != 0)
+		login_finish(l, -1, "cannot start the login request", NULL);
+}
+
+void
+login_code(struct login *l, const char *user_code, const char *uri,
+    int64_t expires_in, int interval)
+{
+	struct json_object	*d;
+
+	if (expires_in <= 0)
+		expires_in = 900;
+	l->deadline = uv_now(&l->srv->loop) + (uint64_t)expires_in * 1000;
+	d = json_object_new_object();
+	json_object_object_add(d, "user_code", json_object_new_string(
+	    user_code));
+	json_object_object_add(d, "verification_uri",
+	    json_object_new_string(uri));
+	json_object_object_add(d, "expires_in", json_object_new_int64(
+	    expires_in));
+	json_object_object_add(d, "interval", json_object_new_int(interval));
+	server_event_data(l->srv, MSG_EV_LOGIN_CODE, l->corr, 0, NULL, d);
+}
+
+void
+login_poll(struct login *l, const char *status)
+{
+	server_event_data(l->srv, MSG_EV_LOGIN_POLL, l->corr, l->interval_s,
+	    status, NULL);
+}
+
+void
+login_schedule(struct login *l, uint64_t ms, uv_timer_cb cb)
+{
+	uint64_t	 now = uv_now(&l->srv->loop);
+
+	/* Never sleep past the code's end: fail at the deadline instead. */
+	if (l->deadline != 0 && now + ms > l->deadline)
+		ms = l->deadline > now ? l->deadline - now : 0;
+	uv_timer_start(&l->timer, cb, ms, 0);
+}
+
+/* Pool thread: saves the account. */
+static void
+login_save_work_cb(uv_work_t *w)
+{
+	struct login	*l = w->data;
+	struct store	*st;
+
+	if ((st = store_open(l->srv->paths.db_file, STORE_RW,
+	    &l->save_err)) == NULL)
+		return;
+	if (store_accounts_upsert(st, &l->sa, &l->save_err) != 0) {
+		store_close(st);
+		return;
+	}
+	store_close(st);
+}
+
+static void
+login_save_after_cb(uv_work_t *w, int status)
+{
+	struct login		*l = w->data;
+	struct json_object	*d;
+
+	l->saving = 0;
+	if (l->save_err != NULL) {
+		login_finish(l, -1, l->save_err, NULL);
+		return;
+	}
+	d = json_object_new_object();
+	json_object_object_add(d, "account_id", json_object_new_int64(
+	    l->sa.id));
+	json_object_object_add(d, "label", json_object_new_string(
+	    l->sa.label));
+	json_object_object_add(d, "login", json_object_new_string(
+	    l->sa.login));
+	json_object_object_add(d, "provider", json_object_new_string(
+	    l->sa.provider));
+	log_ev(LOG_LEVEL_INFO, NULL, "login completed",
+	    LF_STR("account", l->sa.label), LF_STR("login", l->sa.login));
+	login_finish(l, 0, NULL, d);
+	accounts_reload(l->srv);
+}
+
+void
+login_succeeded(struct login *l, const char *login_name, const char *gh_token)
+{
+	memset(&l->sa, 0, sizeof l->sa);
+	l->sa.provider = xstrdup(l->ops->name);
+	l->sa.label = l->label != NULL ? xstrdup(l->label) : NULL;
+	l->sa.login = xstrdup(login_name);
+	l->sa.account_type = xstrdup(l->account_type);
+	l->sa.github_url = xstrdup(l->github_url);
+	l->sa.api_url = xstrdup(l->api_url);
+	l->sa.copilot_url = xstrdup("");
+	l->sa.token = xstrdup(gh_token);
+	l->work.data = l;
+	l->saving = 1;
+	if (uv_queue_work(&l->srv->loop, &l->work, login_save_work_cb,
+	    login_save_after_cb) != 0) {
+		l->saving = 0;
+		login_finish(l, -1, "cannot save the account", NULL);
+	}
+}
+
+void
+login_failed(struct login *l, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	log_ev(LOG_LEVEL_WARN, NULL, "login failed", LF_STR("error", msg));
+	login_finish(l, -1, msg, NULL);
+	free(msg);
+}
+
+/* Ends a login: posts the outcome and frees it (closing its timer). */
+static void
+login_finish(struct login *l, int rc, const char *err,
+    struct json_object *data)
+{
+	if (l->finished) {
+		json_object_put(data);
+		return;
+	}
+	l->finished = 1;
+	uv_timer_stop(&l->timer);
+	if (l->fetch != NULL) {
+		fetch_cancel(l->fetch);
+		l->fetch = NULL;
+	}
+	server_event_data(l->srv, MSG_EV_LOGIN_DONE, l->corr, rc, err, data);
+	TAILQ_REMOVE(&l->srv->logins, l, entry);
+	uv_close((uv_handle_t *)&l->timer, login_close_cb);
+}
+
+void
+login_cancel(struct server *srv, uint64_t corr)
+{
+	struct login	*l, *next;
+
+	for (l = TAILQ_FIRST(&srv->logins); l != NULL; l = next) {
+		next = TAILQ_NEXT(l, entry);
+		if (corr != 0 && l->corr != corr)
+			continue;
+		if (l->saving)
+			continue;	/* too late: it is being saved */
+		log_ev(LOG_LEVEL_INFO, NULL, "login cancelled", LF_END);
+		login_finish(l, -2, "login cancelled", NULL);
+	}
+}
+
+void
+login_shutdown(struct server *srv)
+{
+	login_cancel(srv, 0);
+}
