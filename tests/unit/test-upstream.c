@@ -70,6 +70,7 @@ struct coll {
 	char			 err[512];
 	uint64_t		 done_ns;
 	uint64_t		 xbytes;	/* upstream_xfer_bytes */
+	struct upstream		*shut;		/* shut down at 100 bytes */
 	int			*left;		/* decremented when done */
 };
 
@@ -424,6 +425,10 @@ coll_data_cb(struct upstream_xfer *x, void *arg, const char *data,
 	ASSERT_EQ(c->hdr_calls, 1);
 	ASSERT_EQ(c->done_calls, 0);
 	ASSERT_EQ(buf_add(&c->body, data, len), 0);
+	if (c->shut != NULL && c->body.len >= 100) {
+		upstream_shutdown(c->shut);
+		c->shut = NULL;
+	}
 	return (UPSTREAM_CONTINUE);
 }
 
@@ -679,7 +684,8 @@ TEST_IMPL(upstream_many_concurrent)
 	size_t		 i;
 	int		 batch, before, fresh = 0;
 
-	fake_start(&f, "{\"routes\":[{\"path_prefix\":\"/n/\",\"echo\":true}]}");
+	fake_start(&f,
+	    "{\"routes\":[{\"path_prefix\":\"/n/\",\"echo\":true}]}");
 	up = test_setup(&loop);
 	c = xcalloc(MANY_CONCURRENT, sizeof *c);
 
@@ -1100,7 +1106,6 @@ TEST_IMPL(upstream_abort_mid_stream)
 	upstream_xfer_abort(ec.x);
 	edge_start(&ed, EDGE_HDR_REJECT, up, &f, "/fast-d", &left);
 	coll_init(&g, MIB, &left);
-	ee.x = NULL;
 	edge_start(&ee, EDGE_CROSS, up, &f, "/short", &left);
 	ee.victim = &ev;
 	ee.spawn = &g;
@@ -1285,10 +1290,29 @@ TEST_IMPL(upstream_shutdown_inflight)
 	ASSERT_EQ(a.done_calls, 1);
 	ASSERT_EQ(b.done_calls, 1);
 	ASSERT_EQ(uv_loop_close(&loop), 0);
-	fake_stop(&f);
 	coll_release(&a);
 	coll_release(&b);
 	coll_release(&c);
+
+	/* from inside on_data it happens once curl has returned */
+	ASSERT_EQ(uv_loop_init(&loop), 0);
+	ASSERT_NOT_NULL(up = upstream_new(&loop, NULL));
+	url = fake_url(&f, "/stall");
+	left = 1;
+	coll_init(&a, MIB, &left);
+	a.shut = up;
+	coll_start(&a, up, "GET", url, NULL);
+	free(url);
+	ASSERT_EQ(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	ASSERT_EQ(left, 0);
+	ASSERT_NULL(a.shut);
+	ASSERT_EQ(a.done_calls, 1);
+	ASSERT_EQ(a.res, UPSTREAM_ESHUTDOWN);
+	ASSERT_EQ(a.body.len, 100);
+	ASSERT_EQ(uv_loop_close(&loop), 0);
+	coll_release(&a);
+
+	fake_stop(&f);
 	curl_global_cleanup();
 #ifdef UPSTREAM_TEST_LSAN
 	ASSERT_EQ(__lsan_do_recoverable_leak_check(), 0);
