@@ -463,6 +463,15 @@ conn_write_cb(uv_write_t *w, int status)
 	}
 	if (c->write_pending == 0 && c->state == CONN_IDLE)
 		conn_parse(c);
+	else if (c->req != NULL && c->req->streaming &&
+	    c->req->on_drain != NULL && c->write_pending <= CONN_STREAM_LOW)
+		c->req->on_drain(c->req);
+}
+
+size_t
+conn_pending(const struct conn *c)
+{
+	return (c->write_pending);
 }
 
 int
@@ -500,7 +509,8 @@ conn_log_request(struct req *r)
 	    LF_STR("method", r->method), LF_STR("path", r->path),
 	    LF_INT("status", r->status), LF_INT("duration_ms", ms),
 	    LF_INT("bytes_in", r->bytes_in), LF_INT("bytes_out",
-	    r->bytes_out), LF_BOOL("client_gone", r->conn == NULL));
+	    r->bytes_out), LF_BOOL("client_gone", r->conn == NULL),
+	    LF_STR("error", r->err_tag));
 	if (r->route == NULL || !(r->route->flags & ROUTE_NOLOG))
 		reqlog_add(r->srv->reqlog, r);
 }
@@ -583,23 +593,30 @@ static void
 conn_close(struct conn *c)
 {
 	struct server	*srv = c->srv;
+	struct req	*r;
 
 	if (c->closing)
 		return;
 	c->closing = 1;
-	if (c->req != NULL) {
-		if (c->state == CONN_HANDLING && !c->req->responded) {
-			/* The handler still owns it and will finish it. */
-			c->req->conn = NULL;
-		} else
-			req_free(c->req);
-		c->req = NULL;
+	r = c->req;
+	c->req = NULL;
+	if (r != NULL && c->state == CONN_HANDLING) {
+		/*
+		 * The handler still owns the request and must finish it
+		 * (req_abandon); tell it the client is gone.
+		 */
+		r->conn = NULL;
+	} else if (r != NULL) {
+		req_free(r);
+		r = NULL;
 	}
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->nconns--;
 	c->closes_pending = 2;
 	uv_close((uv_handle_t *)&c->tcp, conn_close_cb);
 	uv_close((uv_handle_t *)&c->timer, conn_close_cb);
+	if (r != NULL && r->on_abort != NULL)
+		r->on_abort(r);
 }
 
 static void

@@ -205,6 +205,91 @@ req_respond(struct req *r, int status, const char *ctype, const char *body,
 }
 
 void
+req_stream_begin(struct req *r, int status, const char *ctype,
+    const char *extra)
+{
+	struct buf	 out;
+
+	if (r->responded)
+		BUG("stream after a response");
+	r->responded = 1;
+	r->streaming = 1;
+	r->status = status;
+	if (r->conn == NULL)
+		return;
+	r->chunked = r->http_minor >= 1;
+	if (!r->chunked)
+		r->keep_alive = 0;
+	buf_init(&out, 4096);
+	buf_addf(&out, "HTTP/1.%d %d %s\r\n"
+	    "Date: %s\r\n"
+	    "Content-Type: %s\r\n"
+	    "%s"
+	    "X-Request-Id: %s\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Accel-Buffering: no\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "%s%s\r\n",
+	    r->http_minor == 0 ? 0 : 1, status, http_reason(status),
+	    http_date(), ctype,
+	    r->chunked ? "Transfer-Encoding: chunked\r\n" : "",
+	    r->rid,
+	    !r->keep_alive || r->srv->shutting_down ? "Connection: close\r\n" :
+	    "", extra != NULL ? extra : "");
+	r->bytes_out += out.len;
+	conn_write(r->conn, out.data, out.len);
+	buf_release(&out);
+}
+
+int
+req_stream_write(struct req *r, const char *data, size_t len)
+{
+	char	*p, hdr[32];
+	size_t	 n, hl;
+
+	if (r->conn == NULL)
+		return (-1);
+	if (len == 0)
+		return (conn_pending(r->conn) > CONN_STREAM_HIGH);
+	if (r->chunked) {
+		hl = (size_t)snprintf(hdr, sizeof hdr, "%zx\r\n", len);
+		n = hl + len + 2;
+		p = xmalloc(n);
+		memcpy(p, hdr, hl);
+		memcpy(p + hl, data, len);
+		memcpy(p + hl + len, "\r\n", 2);
+		r->bytes_out += n;
+		n = (size_t)conn_write(r->conn, p, n);
+		free(p);
+	} else {
+		r->bytes_out += len;
+		n = (size_t)conn_write(r->conn, data, len);
+	}
+	if ((int)n != 0 || r->conn == NULL)
+		return (-1);
+	return (conn_pending(r->conn) > CONN_STREAM_HIGH);
+}
+
+void
+req_stream_end(struct req *r)
+{
+	if (r->conn != NULL && r->chunked) {
+		r->bytes_out += 5;
+		conn_write(r->conn, "0\r\n\r\n", 5);
+	}
+	conn_request_done(r->conn, r);
+}
+
+void
+req_abandon(struct req *r)
+{
+	if (!r->responded)
+		r->status = 499;
+	r->err_tag = r->err_tag != NULL ? r->err_tag : "client_gone";
+	conn_request_done(r->conn, r);
+}
+
+void
 req_respond_json(struct req *r, int status, struct json_object *o)
 {
 	const char	*s;

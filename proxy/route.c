@@ -13,6 +13,14 @@
 static const struct route routes[] = {
 	{ "GET", "/healthz", api_ops_healthz, ROUTE_NOLOG, API_OPENAI },
 	{ "HEAD", "/healthz", api_ops_healthz, ROUTE_NOLOG, API_OPENAI },
+	{ "POST", "/v1/chat/completions", api_openai_chat, 0, API_OPENAI },
+	{ "POST", "/chat/completions", api_openai_chat, 0, API_OPENAI },
+	{ "POST", "/v1/responses", api_openai_responses, 0, API_OPENAI },
+	{ "POST", "/responses", api_openai_responses, 0, API_OPENAI },
+	{ "POST", "/v1/embeddings", api_openai_embeddings, 0, API_OPENAI },
+	{ "POST", "/embeddings", api_openai_embeddings, 0, API_OPENAI },
+	{ "GET", "/v1/models", api_openai_models, 0, API_OPENAI },
+	{ "GET", "/models", api_openai_models, 0, API_OPENAI },
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])

@@ -96,7 +96,15 @@ struct req {
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 	int			 responded;
+	int			 streaming;	/* chunked body in progress */
+	int			 chunked;	/* HTTP/1.1 chunked framing */
 	const struct route	*route;
+	/* Set by an async handler: the client drained its backlog. */
+	void			(*on_drain)(struct req *);
+	/* Set by an async handler: the client went away (conn is NULL). */
+	void			(*on_abort)(struct req *);
+	void			*ctx;		/* the handler's state */
+	const char		*err_tag;	/* short error class for logs */
 };
 
 /* listen.c */
@@ -109,6 +117,11 @@ void	 conn_accept(struct server *);
 int	 conn_write(struct conn *, const char *data, size_t len);
 /* Called by http1.c when the response to req is complete. */
 void	 conn_request_done(struct conn *, struct req *);
+/* Bytes queued for the client and not yet written. */
+size_t	 conn_pending(const struct conn *);
+/* Write backlog above which a streaming producer should pause. */
+#define CONN_STREAM_HIGH	(256 * 1024)
+#define CONN_STREAM_LOW		(64 * 1024)
 /* Closes every connection now (shutdown deadline). */
 void	 conn_close_all(struct server *);
 /* Asks idle connections to close and busy ones to close when done. */
@@ -130,6 +143,22 @@ void	 req_error(struct req *, int status, const char *code,
 void	 req_error_hdr(struct req *, int status, const char *code,
 	    const char *extra_headers, const char *fmt, ...)
 	    __attribute__((format(printf, 5, 6)));
+/*
+ * Streaming: begins a response whose body follows in pieces (chunked for
+ * HTTP/1.1, close-delimited for 1.0). extra holds "Name: value\r\n"
+ * lines or NULL.
+ */
+void	 req_stream_begin(struct req *, int status, const char *ctype,
+	    const char *extra);
+/*
+ * Sends a piece; returns 0, 1 if the client is slow (stop feeding until
+ * on_drain), or -1 if the client is gone.
+ */
+int	 req_stream_write(struct req *, const char *data, size_t len);
+/* Ends the body and completes the request. */
+void	 req_stream_end(struct req *);
+/* Completes a request whose client left (logged with status 499). */
+void	 req_abandon(struct req *);
 /* Reason phrase for a status (from one table). */
 const char *http_reason(int status);
 /* Fills rid with the client's X-Request-Id if sane, else a new one. */
@@ -154,6 +183,10 @@ void	 route_classify(struct req *);
 /* api-openai.c */
 struct json_object *api_openai_error(int status, const char *code,
 	    const char *message);
+void	 api_openai_chat(struct req *);
+void	 api_openai_responses(struct req *);
+void	 api_openai_embeddings(struct req *);
+void	 api_openai_models(struct req *);
 /* api-ops.c */
 void	 api_ops_healthz(struct req *);
 

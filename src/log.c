@@ -186,7 +186,9 @@ log_add_field(struct json_object *o, const struct log_field *f)
 
 	switch (f->type) {
 	case LOG_F_STR:
-		v = f->s != NULL ? json_object_new_string(f->s) : NULL;
+		if (f->s == NULL)
+			return;		/* absent, not null */
+		v = json_object_new_string(f->s);
 		break;
 	case LOG_F_INT:
 		v = json_object_new_int64(f->i);

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: ISC */
+#ifndef RELAY_H
+#define RELAY_H
+
+/*
+ * relay: one client request relayed to the Copilot API: wait for the
+ * model list and a token, send, retry once after a 401, and hand the
+ * answer back as it arrives (SSE event by event with back-pressure and
+ * keep-alive comments) or whole. The dialect files (api-openai.c, later
+ * api-anthropic.c) fill the hooks. Proxy thread only.
+ */
+
+#include <json-c/json.h>
+
+#include "provider.h"
+#include "server.h"
+#include "sse.h"
+
+struct relay;
+
+struct relay_hooks {
+	const char	*upath;		/* "/chat/completions" */
+	/*
+	 * Called once the model list is known (it may be missing): maps
+	 * the model and edits the body. Returns 0, or answers the client
+	 * itself (req_error) and returns -1.
+	 */
+	int		(*prepare)(struct relay *);
+	/* Handles one upstream SSE event (stream mode); 0 or -1 (stop). */
+	int		(*event)(struct relay *, const char *event,
+			    const char *data, size_t len);
+	/* The upstream stream ended cleanly; finish the client stream. */
+	void		(*stream_end)(struct relay *);
+	/* Sends an error inside a started stream, in the dialect's shape. */
+	void		(*stream_error)(struct relay *, const char *code,
+			    const char *msg);
+	/* Non-stream success: answers the client from the whole body. */
+	void		(*complete)(struct relay *, const char *body,
+			    size_t len);
+};
+
+struct relay {
+	struct req		*req;
+	struct server		*srv;
+	struct account		*acct;
+	const struct relay_hooks *hooks;
+	struct token_waiter	 tw;
+	struct models_waiter	 mw;
+	struct json_object	*body;		/* the client's request */
+	char			*model;		/* the Copilot model id */
+	int			 client_stream;	/* the client wants SSE */
+	int			 upstream_stream;
+	int			 client_usage;	/* include_usage asked */
+	int			 vision;
+	int			 agent;
+	int			 attempts;
+	char			*used_token;
+	struct upstream_xfer	*xfer;
+	int			 ustatus;
+	int			 started;	/* client response begun */
+	int			 paused;
+	int			 finished;
+	struct buf		 ubody;
+	struct sse		 sse;
+	uv_timer_t		 keepalive;
+	uint64_t		 last_write;	/* uv_now */
+
+	/* Dialect state (chat streams). */
+	int			 saw_done;
+	int			 saw_finish;
+	int			 sent_usage;
+	struct json_object	*usage;		/* last usage seen */
+	char			*chunk_id;
+	char			*chunk_model;
+	int64_t			 created;
+};
+
+/*
+ * Starts relaying req (whose body was parsed into body, taken) with the
+ * dialect's hooks, on the default account. Answers 503 itself when no
+ * account is logged in.
+ */
+void	 relay_start(struct req *, struct json_object *body,
+	    const struct relay_hooks *);
+/* Writes bytes to the client's stream (stream mode); 0, or -1 if gone. */
+int	 relay_write(struct relay *, const char *data, size_t len);
+/* Ends a started stream (after the dialect wrote its last bytes). */
+void	 relay_stream_finish(struct relay *);
+/* Finishes a non-stream answer with a JSON body (taken). */
+void	 relay_respond_json(struct relay *, int status, struct json_object *);
+/* Ends the relay with an error before anything was sent. */
+void	 relay_fail(struct relay *, int status, const char *code,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Records usage (a borrowed usage object) for accounting. */
+void	 relay_note_usage(struct relay *, struct json_object *usage);
+/* Returns the parsed JSON request body or NULL after answering 400. */
+struct json_object *relay_parse_body(struct req *);
+
+#endif
