@@ -9,6 +9,7 @@
  * connections close quietly. The conn owns its tcp handle and timer and
  * is freed in the last close callback.
  */
+#define _GNU_SOURCE	/* memmem */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ struct conn {
 	struct buf		 hvalue;
 	int			 last_was_value;
 	size_t			 header_bytes;
+	size_t			 raw_header_bytes;
 	size_t			 nheaders;
 	int			 err_status;	/* set by a parser callback */
 	const char		*err_code;
@@ -195,13 +197,28 @@ conn_commit_header(struct conn *c)
 	return (0);
 }
 
+/* RFC 9110 tchar: what a header name may hold. */
+static int
+conn_tchar(unsigned char ch)
+{
+	return ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9') || strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
 static int
 conn_header_field_cb(http_parser *p, const char *at, size_t len)
 {
 	struct conn	*c = p->data;
+	size_t		 i;
 
 	if (conn_count_header(c, len) != 0)
 		return (-1);
+	/* The parser is lenient; a smuggling-safe server is not. */
+	for (i = 0; i < len; i++)
+		if (at[i] == '\0' || !conn_tchar((unsigned char)at[i]))
+			return (conn_fail(c, 400, "bad_header", "a request "
+			    "header name holds a character that is not "
+			    "allowed"));
 	if (c->last_was_value && conn_commit_header(c) != 0)
 		return (-1);
 	if (buf_add(&c->hname, at, len) != 0)
@@ -256,6 +273,11 @@ conn_headers_complete_cb(http_parser *p)
 
 	if (conn_commit_header(c) != 0)
 		return (-1);
+	if (p->http_major != 1)
+		return (p->http_major == 0 ? conn_fail(c, 400, "bad_version",
+		    "HTTP/0.9 requests are not supported") : conn_fail(c, 505,
+		    "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 "
+		    "are supported"));
 	r->method = http_method_str((enum http_method)p->method);
 	r->http_minor = p->http_major == 1 ? p->http_minor : 1;
 	r->keep_alive = http_should_keep_alive(p) && !c->srv->shutting_down;
@@ -336,6 +358,31 @@ conn_handle(struct conn *c)
 	route_dispatch(r);
 }
 
+/*
+ * Refuses a bare CR in the header section: the parser would take it as a
+ * line end, a front proxy might not (request smuggling). A CR at the very
+ * end of the input is judged when more arrives.
+ */
+static int
+conn_bare_cr(struct conn *c)
+{
+	const char	*p = c->in.data, *end = c->in.data + c->in.len, *hend;
+
+	if ((hend = memmem(p, c->in.len, "\r\n\r\n", 4)) != NULL)
+		end = hend;
+	while ((p = memchr(p, '\r', (size_t)(end - p))) != NULL) {
+		if (p + 1 == c->in.data + c->in.len)
+			return (0);
+		if (p[1] != '\n') {
+			conn_bad_request(c, 400, "bad_line_ending", "a bare CR "
+			    "in the request headers");
+			return (-1);
+		}
+		p++;
+	}
+	return (0);
+}
+
 /* Feeds buffered input to the parser until a request is being handled. */
 static void
 conn_parse(struct conn *c)
@@ -353,15 +400,33 @@ conn_parse(struct conn *c)
 			c->state = CONN_HEADERS;
 			conn_timer(c, c->srv->cfg.header_timeout_ms);
 		}
+		if ((c->state == CONN_HEADERS || c->state == CONN_IDLE) &&
+		    conn_bare_cr(c) != 0)
+			break;
 		n = http_parser_execute(&c->parser, &conn_parser_settings,
 		    c->in.data, c->in.len);
 		buf_consume(&c->in, n);
+		/* Raw bytes count too: the parser skips some whitespace. */
+		if (c->state == CONN_HEADERS) {
+			c->raw_header_bytes += n;
+			if (c->raw_header_bytes > c->srv->cfg.max_header_bytes +
+			    1024 && c->err_status == 0) {
+				conn_bad_request(c, 431, "header_too_large",
+				    "request headers are larger than "
+				    "limits.max_header_bytes");
+				break;
+			}
+		} else
+			c->raw_header_bytes = 0;
 		err = HTTP_PARSER_ERRNO(&c->parser);
 		if (err == HPE_PAUSED) {
 			http_parser_pause(&c->parser, 0);
 			conn_handle(c);
 			continue;
 		}
+		if (err == HPE_HEADER_OVERFLOW && c->err_status == 0)
+			conn_fail(c, 431, "header_too_large", "request headers "
+			    "are larger than limits.max_header_bytes");
 		if (err != HPE_OK) {
 			if (c->err_status != 0)
 				conn_bad_request(c, c->err_status, c->err_code,

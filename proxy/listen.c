@@ -60,6 +60,11 @@ listen_start(struct server *srv, char **cause)
 	char			 port[16];
 	int			 rc, namelen;
 
+	/*
+	 * http-parser has a compiled-in header cap (80 KiB); lift it so that
+	 * limits.max_header_bytes (at most 1 MiB) is the one in force.
+	 */
+	http_parser_set_max_header_size(1024 * 1024 + 65536);
 	if (!config_host_is_loopback(host) && !srv->cfg.listen_allow_remote) {
 		*cause = xasprintf("refusing to listen on '%s': not a loopback "
 		    "address; pass --allow-remote (or set listen.allow_remote) "

@@ -13,16 +13,17 @@ assert_eq "$(mode "$GW_HOME/copilot-gw.db")" 600 "database is 0600"
 SECRET1="sk-cgw-THISISASECRETKEYTHATMUSTNOTLEAK0123456789"
 SECRET2="ghu_ThisIsAGitHubTokenThatMustNotLeak42"
 for i in 1 2 3 4 5; do
-	req GET "/v1/chat/completions" -H "Authorization: Bearer $SECRET1" \
+	req POST "/v1/chat/completions" -d '{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}' -H "Authorization: Bearer $SECRET1" \
 	    -H "x-api-key: $SECRET1" -H "Cookie: session=$SECRET2" \
 	    -H "X-Request-Id: lifecycle-$i"
 done
-assert_eq "$STATUS" 404 "unknown route while no provider exists"
+assert_eq "$STATUS" 503 "no account logged in yet: 503"
+assert_contains "$BODY" "copilot-gw login github" "the 503 says how to log in"
 
 # Log lines are JSON with a request id.
 line=$(grep '"request_id":"lifecycle-3"' "$T/gw.log" | grep '"msg":"request"' | head -1)
 [ -n "$line" ] || fail "no log line for the request"
-assert_eq "$(echo "$line" | json - 'j["status"]')" 404 "log line has the status"
+assert_eq "$(echo "$line" | json - 'j["status"]')" 503 "log line has the status"
 assert_eq "$(echo "$line" | json - 'j["path"]')" /v1/chat/completions "log line has the path"
 assert_eq "$(echo "$line" | json - 'j["level"]')" info "log line has a level"
 $PY - "$T/gw.log" <<'PY' || fail "every log line is JSON"
@@ -43,7 +44,7 @@ for _ in $(seq 60); do
 done
 assert_eq "$n" 5 "request rows are written in batches"
 assert_eq "$(sqlite3 "$GW_HOME/copilot-gw.db" "select status from requests where request_id='lifecycle-1'")" \
-    404 "request row has the status"
+    503 "request row has the status"
 req GET /healthz
 assert_eq "$(json "$T/body" 'j["store"]["written_rows"] >= 5')" true "healthz counts written rows"
 

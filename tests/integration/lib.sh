@@ -224,3 +224,38 @@ except (socket.timeout, ConnectionResetError):
 sys.stdout.write(out.decode("latin-1"))
 PYEOF
 }
+
+# start_github: starts the GitHub + Copilot fake (tests/fake/github.py) and
+# points every GitHub upstream of copilot-gw at it; sets GH_PORT, GH_URL.
+start_github() {
+	_pf="$T/github.port.$RANDOM"
+	$PY "$FAKE/github.py" --host 127.0.0.1 --port 0 --port-file "$_pf" \
+	    "$@" >>"$T/github.log" 2>&1 &
+	GH_PID=$!
+	_PIDS="$_PIDS $GH_PID"
+	wait_for_file "$_pf"
+	GH_PORT=$(cat "$_pf")
+	GH_URL="http://127.0.0.1:$GH_PORT"
+	export COPILOT_GW_UPSTREAMS_GITHUB_GITHUB_URL=$GH_URL
+	export COPILOT_GW_UPSTREAMS_GITHUB_API_URL=$GH_URL
+	# Not used when the token names endpoints.api, as the fake's does.
+	export COPILOT_GW_UPSTREAMS_GITHUB_COPILOT_URL=$GH_URL/cp
+}
+
+# gh_config JSON: merges knobs into the GitHub fake's configuration.
+gh_config() {
+	curl -fsS -X POST -H 'content-type: application/json' -d "$1" \
+	    "$GH_URL/__fake/github/config" >/dev/null
+}
+
+# gh_state EXPR: prints a Python expression over the fake's state `j`.
+gh_state() {
+	curl -fsS "$GH_URL/__fake/github/state" | json - "$1"
+}
+
+# login_github [ARGS]: logs in through the fake's device flow (no wait).
+login_github() {
+	gh_config '{"device": {"interval": 1, "pending_polls": 0}}'
+	gw login github "$@" >"$T/login.out" 2>"$T/login.err" ||
+	    fail "login github failed: $(cat "$T/login.err")"
+}
