@@ -27,4 +27,6 @@
 	TEST_ENTRY(upstream_stall_timeout, 30)				\
 	TEST_ENTRY(upstream_early_close, 20)				\
 	TEST_ENTRY(upstream_connect_refused, 20)			\
-	TEST_ENTRY(upstream_shutdown_inflight, 20)
+	TEST_ENTRY(upstream_shutdown_inflight, 20)			\
+	TEST_ENTRY(sse_split_everywhere, 20)				\
+	TEST_ENTRY(sse_limits_and_stop, 10)
