@@ -16,6 +16,7 @@
 #include "xmalloc.h"
 
 #define MODELS_BODY_MAX	(8 * 1024 * 1024)
+#define MODELS_RETRY_MS	30000
 
 static void	models_token_cb(struct account *, void *, const char *, int);
 
@@ -62,6 +63,8 @@ models_fetch_cb(void *arg, int status, const char *body, size_t len,
 			    a->api_base);
 		log_ev(LOG_LEVEL_WARN, NULL, "cannot fetch the model list",
 		    LF_STR("account", a->sa.label), LF_STR("error", why));
+		/* Do not make every request wait on a failing fetch. */
+		a->models_failed_at = uv_now(&a->srv->loop);
 		models_wake(a, why);
 		free(why);
 		return;
@@ -69,6 +72,7 @@ models_fetch_cb(void *arg, int status, const char *body, size_t len,
 	json_object_put(a->models);
 	a->models = o;
 	a->models_at = uv_now(&a->srv->loop);
+	a->models_failed_at = 0;
 	log_ev(LOG_LEVEL_DEBUG, NULL, "model list fetched",
 	    LF_STR("account", a->sa.label), LF_INT("models",
 	    json_object_array_length(data)));
@@ -112,6 +116,13 @@ models_get(struct account *a, struct models_waiter *w, models_cb cb,
 	if (a->models != NULL &&
 	    now - a->models_at < a->srv->cfg.github_models_ttl_ms) {
 		cb(a, arg, NULL);
+		return;
+	}
+	if (a->models_failed_at != 0 &&
+	    now - a->models_failed_at < MODELS_RETRY_MS) {
+		/* A recent failure: go on with what we have (maybe stale). */
+		cb(a, arg, a->models != NULL ? NULL : "the model list is "
+		    "unavailable");
 		return;
 	}
 	first = TAILQ_EMPTY(&a->mwaiters) && a->mfetch == NULL;

@@ -158,6 +158,7 @@ struct account {
 	/* Model list cache (models.c). */
 	struct json_object	*models;	/* upstream {data: [...]} */
 	uint64_t		 models_at;	/* uv_now when fetched */
+	uint64_t		 models_failed_at; /* uv_now of a failure */
 	struct models_waiters	 mwaiters;
 	struct fetch		*mfetch;
 	struct token_waiter	 mtoken_waiter;

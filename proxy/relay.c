@@ -102,17 +102,15 @@ relay_log_usage(struct relay *rl)
 	    LF_STR("initiator", rl->agent ? "agent" : "user"));
 }
 
-void
-relay_fail(struct relay *rl, int status, const char *code, const char *fmt,
-    ...)
+/* relay_fail with extra response headers. */
+static void
+relay_vfail(struct relay *rl, int status, const char *code,
+    const char *extra, const char *fmt, va_list ap)
 {
 	struct req	*r = rl->req;
-	va_list		 ap;
 	char		*msg;
 
-	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
-	va_end(ap);
 	log_scrub(msg);
 	relay_finish(rl);
 	if (r == NULL) {
@@ -123,8 +121,30 @@ relay_fail(struct relay *rl, int status, const char *code, const char *fmt,
 	if (r->conn == NULL)
 		req_abandon(r);
 	else
-		req_error(r, status, code, "%s", msg);
+		req_error_hdr(r, status, code, extra, "%s", msg);
 	free(msg);
+}
+
+void
+relay_fail(struct relay *rl, int status, const char *code, const char *fmt,
+    ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	relay_vfail(rl, status, code, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 5, 6)))
+relay_fail_hdr(struct relay *rl, int status, const char *code,
+    const char *extra, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	relay_vfail(rl, status, code, extra, fmt, ap);
+	va_end(ap);
 }
 
 void
@@ -238,7 +258,13 @@ relay_headers_cb(struct upstream_xfer *x, void *arg, int status,
 
 	rl->ustatus = status;
 	if (status < 200 || status > 299) {
+		buf_release(&rl->ubody);
 		buf_init(&rl->ubody, RELAY_ERRBODY_MAX);
+		for (i = 0; i < n; i++)
+			if (strcmp(h[i].name, "retry-after") == 0 &&
+			    strlen(h[i].value) < sizeof rl->retry_after)
+				snprintf(rl->retry_after,
+				    sizeof rl->retry_after, "%s", h[i].value);
 		return (0);
 	}
 	for (i = 0; i < n; i++)
@@ -292,7 +318,7 @@ relay_upstream_error(struct relay *rl)
 	struct json_tokener	*tok;
 	struct json_object	*o, *e = NULL, *v;
 	const char		*msg = NULL, *code = NULL;
-	char			*text;
+	char			*text, hdr[96];
 	int			 status = rl->ustatus;
 
 	tok = json_tokener_new();
@@ -324,7 +350,16 @@ relay_upstream_error(struct relay *rl)
 		    "the token of account '%s' (HTTP 401: %s); run 'copilot-gw "
 		    "login github' again if this persists", rl->acct->sa.label,
 		    text);
-	else
+	else if (rl->retry_after[0] != '\0' &&
+	    strspn(rl->retry_after, "0123456789") == strlen(rl->retry_after)) {
+		/* Pass Copilot's back-off on: hammering risks the account. */
+		snprintf(hdr, sizeof hdr, "Retry-After: %s\r\n",
+		    rl->retry_after);
+		relay_fail_hdr(rl, status, code != NULL ? code :
+		    "upstream_error", hdr, "%s%s", *text != '\0' ? text :
+		    "upstream error", msg == NULL ? " (from the Copilot API)" :
+		    "");
+	} else
 		relay_fail(rl, status, code != NULL ? code : "upstream_error",
 		    "%s%s", *text != '\0' ? text : "upstream error",
 		    msg == NULL ? " (from the Copilot API)" : "");

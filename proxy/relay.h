@@ -57,6 +57,7 @@ struct relay {
 	char			*used_token;
 	struct upstream_xfer	*xfer;
 	int			 ustatus;
+	char			 retry_after[32];
 	int			 started;	/* client response begun */
 	int			 paused;
 	int			 finished;
