@@ -26,6 +26,7 @@ struct accounts_watch {
 	uv_work_t		 work;
 	int			 running;
 	int			 force;		/* reload even if unchanged */
+	int			 work_force;	/* force, as the work sees it */
 	int			 again;
 	int			 stopped;
 	struct store		*store;		/* pool-thread connection */
@@ -171,7 +172,7 @@ accounts_watch_work_cb(uv_work_t *w)
 		aw->err = xstrdup("cannot read data_version");
 		return;
 	}
-	if (v == aw->data_version && !aw->force)
+	if (v == aw->data_version && !aw->work_force)
 		return;
 	aw->data_version = v;
 	if (store_accounts_list(aw->store, &aw->rows, &aw->nrows,
@@ -216,10 +217,12 @@ accounts_watch_kick(struct accounts_watch *aw)
 		return;
 	}
 	aw->running = 1;
+	/* The pool thread reads only work_force while the work runs. */
+	aw->work_force = aw->force;
+	aw->force = 0;
 	if (uv_queue_work(&aw->srv->loop, &aw->work, accounts_watch_work_cb,
 	    accounts_watch_after_cb) != 0)
 		aw->running = 0;
-	aw->force = 0;
 }
 
 static void

@@ -193,6 +193,17 @@ store_accounts_upsert(struct store *s, struct store_account *a, char **cause)
 	if (label != NULL) {
 		free(a->label);
 		a->label = label;
+	} else if (a->label == NULL) {
+		/* A re-login keeps the account's label: report it. */
+		if ((stmt = store_stmt(s, "SELECT label FROM accounts WHERE"
+		    " id = ?", cause)) == NULL)
+			return (-1);
+		sqlite3_bind_int64(stmt, 1, id);
+		if (sqlite3_step(stmt) == SQLITE_ROW)
+			a->label = store_col_text(stmt, 0);
+		sqlite3_reset(stmt);
+		if (a->label == NULL)
+			a->label = xstrdup(a->login);
 	}
 	return (0);
 fail:
