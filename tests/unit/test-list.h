@@ -29,4 +29,7 @@
 	TEST_ENTRY(upstream_connect_refused, 20)			\
 	TEST_ENTRY(upstream_shutdown_inflight, 20)			\
 	TEST_ENTRY(sse_split_everywhere, 20)				\
-	TEST_ENTRY(sse_limits_and_stop, 10)
+	TEST_ENTRY(sse_limits_and_stop, 10)				\
+	TEST_ENTRY(token_single_flight, 10)				\
+	TEST_ENTRY(token_expiry_and_invalidate, 10)			\
+	TEST_ENTRY(token_failure_backoff, 20)
