@@ -66,6 +66,35 @@ static const char *const store_migrations[] = {
 	"  updated_ms INTEGER NOT NULL,"
 	"  UNIQUE (provider, github_url, login)"
 	");",
+	/* 3: client keys (hashes only) and the audit trail. */
+	"CREATE TABLE keys ("
+	"  id TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL UNIQUE,"
+	"  prefix TEXT NOT NULL,"
+	"  label TEXT NOT NULL DEFAULT '',"
+	"  tier TEXT NOT NULL CHECK (tier IN ('admin', 'client')),"
+	"  account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL,"
+	"  models TEXT NOT NULL DEFAULT '',"
+	"  rpm INTEGER NOT NULL DEFAULT 0,"
+	"  tpm INTEGER NOT NULL DEFAULT 0,"
+	"  max_concurrent INTEGER NOT NULL DEFAULT 0,"
+	"  expires_ms INTEGER,"
+	"  created_ms INTEGER NOT NULL,"
+	"  last_used_ms INTEGER,"
+	"  rotated_ms INTEGER,"
+	"  revoked_ms INTEGER,"
+	"  prev_hash TEXT UNIQUE,"
+	"  prev_expires_ms INTEGER"
+	");"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY,"
+	"  ts_ms INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  target TEXT NOT NULL DEFAULT '',"
+	"  detail TEXT NOT NULL DEFAULT ''"
+	");"
+	"CREATE INDEX audit_ts ON audit(ts_ms);",
 };
 
 #define STORE_NMIGRATIONS \

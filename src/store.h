@@ -107,4 +107,76 @@ int		 store_accounts_get(struct store *, const char *id_or_label,
 /* Removes an account by id: 0 removed, 1 not found, -1 error. */
 int		 store_accounts_remove(struct store *, int64_t id, char **cause);
 
+/*
+ * One client key (a value type; strings owned, freed by
+ * store_key_release). Only the hash of the secret is ever stored.
+ */
+struct store_key {
+	char	*id;		/* key_... */
+	char	*hash;		/* hex SHA-256 of the secret */
+	char	*prefix;	/* masked display form */
+	char	*label;
+	char	*tier;		/* "admin" or "client" */
+	int64_t	 account_id;	/* 0: the default account */
+	char	*models;	/* allow-list, "" = all */
+	int64_t	 rpm;		/* 0 = unlimited */
+	int64_t	 tpm;
+	int64_t	 max_concurrent;
+	int64_t	 expires_ms;	/* 0 = never */
+	int64_t	 created_ms;
+	int64_t	 last_used_ms;
+	int64_t	 rotated_ms;
+	int64_t	 revoked_ms;	/* 0 = active */
+	char	*prev_hash;	/* the old secret during a rotation grace */
+	int64_t	 prev_expires_ms;
+};
+
+void		 store_key_release(struct store_key *);
+void		 store_keys_free(struct store_key *, size_t n);
+/* Inserts a new key (id, hash, prefix, tier set by the caller). */
+int		 store_keys_insert(struct store *, const struct store_key *,
+		    char **cause);
+/* Lists every key (revoked too), oldest first. */
+int		 store_keys_list(struct store *, struct store_key **out,
+		    size_t *n, char **cause);
+/* Finds a key by id or label: 0 found, 1 not found, -1 error. */
+int		 store_keys_get(struct store *, const char *id_or_label,
+		    struct store_key *out, char **cause);
+/* Sets a key's label; 0, 1 not found, -1 error. */
+int		 store_keys_set_label(struct store *, const char *id,
+		    const char *label, char **cause);
+/*
+ * Gives a key a new secret hash; the old one stays valid until
+ * now + grace_ms (no grace: it dies at once). 0, 1 not found, -1 error.
+ */
+int		 store_keys_rotate(struct store *, const char *id,
+		    const char *hash, const char *prefix, int64_t grace_ms,
+		    char **cause);
+/* Revokes a key; 0, 1 not found (or already revoked), -1 error. */
+int		 store_keys_revoke(struct store *, const char *id,
+		    char **cause);
+/* Counts active (unrevoked, unexpired) admin keys; -1 on error. */
+int64_t		 store_keys_count_admin(struct store *);
+/* Records last use for a batch of key ids at time ms. */
+int		 store_keys_touch(struct store *, char *const *ids, size_t n,
+		    int64_t ms, char **cause);
+
+/* One audit entry (strings borrowed on insert, owned when listed). */
+struct store_audit {
+	int64_t	 ts_ms;
+	char	*actor;		/* "cli", "key_...", "system" */
+	char	*action;	/* key.create, key.rotate, login.complete... */
+	char	*target;
+	char	*detail;
+};
+
+/* Appends an audit entry in its own transaction. */
+int		 store_audit_add(struct store *, const char *actor,
+		    const char *action, const char *target, const char *detail,
+		    char **cause);
+/* Lists entries at or after since_ms, oldest first. */
+int		 store_audit_list(struct store *, int64_t since_ms,
+		    struct store_audit **out, size_t *n, char **cause);
+void		 store_audit_free(struct store_audit *, size_t n);
+
 #endif
