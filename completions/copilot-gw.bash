@@ -4,16 +4,18 @@
 # `copilot-gw help --list-commands`; tests/lint/drift.sh checks that every
 # command and option it prints appears here.
 
-_copilot_gw_commands="serve config doctor version help"
+_copilot_gw_commands="serve login accounts config doctor version help"
 _copilot_gw_global_opts="--config --help --home --set --version"
 _copilot_gw_levels="debug info warn error"
 _copilot_gw_keys="listen.host listen.port listen.allow_remote log.level
 limits.max_header_bytes limits.max_headers limits.max_body_bytes
 limits.max_connections timeouts.header timeouts.body timeouts.idle
 timeouts.write timeouts.shutdown timeouts.upstream_connect
-timeouts.upstream_idle upstreams.github.github_url upstreams.github.api_url
-upstreams.github.copilot_url upstreams.github.client_id
-upstreams.m365.login_url upstreams.m365.graph_url upstreams.m365.tenant
+timeouts.upstream_idle timeouts.stream_keepalive upstreams.github.github_url
+upstreams.github.api_url upstreams.github.copilot_url
+upstreams.github.client_id upstreams.github.editor_version
+upstreams.github.plugin_version upstreams.github.api_version
+upstreams.github.models_ttl models.aliases upstreams.m365.login_url upstreams.m365.graph_url upstreams.m365.tenant
 upstreams.m365.client_id upstreams.m365.client_secret"
 
 # Prints the long options of a command path ("serve", "config show").
@@ -21,6 +23,10 @@ _copilot_gw_options()
 {
 	case "$1" in
 	serve)		echo "--allow-remote --listen --log-level" ;;
+	"login github")	echo "--account-type --api-url --github-url --label
+			    --token-stdin" ;;
+	"accounts list" | "accounts show") echo "--json" ;;
+	"accounts remove") echo "" ;;
 	"config show")	echo "--json" ;;
 	"config path")	echo "" ;;
 	doctor)		echo "--json --timeout" ;;
@@ -33,7 +39,9 @@ _copilot_gw_options()
 _copilot_gw_subcommands()
 {
 	case "$1" in
-	config)	echo "show path" ;;
+	login)		echo "github" ;;
+	accounts)	echo "list show remove" ;;
+	config)		echo "show path" ;;
 	esac
 }
 
@@ -118,8 +126,15 @@ _copilot_gw()
 			return
 		}
 		;;
-	--listen | --timeout)
-		[[ $cmd == serve || $cmd == doctor ]] && return
+	--account-type)
+		[[ $cmd == login ]] && {
+			COMPREPLY=($(compgen -W "individual business enterprise" \
+			    -- "$cur"))
+			return
+		}
+		;;
+	--listen | --timeout | --api-url | --github-url | --label)
+		[[ -n $cmd ]] && return
 		;;
 	esac
 
@@ -151,7 +166,7 @@ _copilot_gw()
 		return
 	fi
 
-	# help takes a command and, for config, a subcommand.
+	# help takes a command and, for one with subcommands, a subcommand.
 	if [[ $cmd == help ]]; then
 		local -a args=()
 		for ((i = 1; i < nwords - 1; i++)); do

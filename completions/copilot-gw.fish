@@ -4,7 +4,9 @@
 # `copilot-gw help --list-commands`; tests/lint/drift.sh checks that every
 # command and option it prints appears here.
 
-set -l commands serve config doctor version help
+set -l commands serve login accounts config doctor version help
+set -l login_subcommands github
+set -l accounts_subcommands list show remove
 set -l config_subcommands show path
 
 # Prints the candidates for the KEY=VALUE argument of --set.
@@ -23,9 +25,13 @@ function __copilot_gw_set_values
                 limits.max_body_bytes limits.max_connections \
                 timeouts.header timeouts.body timeouts.idle timeouts.write \
                 timeouts.shutdown timeouts.upstream_connect \
-                timeouts.upstream_idle upstreams.github.github_url \
-                upstreams.github.api_url upstreams.github.copilot_url \
-                upstreams.github.client_id upstreams.m365.login_url \
+                timeouts.upstream_idle timeouts.stream_keepalive \
+                upstreams.github.github_url upstreams.github.api_url \
+                upstreams.github.copilot_url upstreams.github.client_id \
+                upstreams.github.editor_version \
+                upstreams.github.plugin_version upstreams.github.api_version \
+                upstreams.github.models_ttl models.aliases \
+                upstreams.m365.login_url \
                 upstreams.m365.graph_url upstreams.m365.tenant \
                 upstreams.m365.client_id upstreams.m365.client_secret
     end
@@ -42,6 +48,8 @@ complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -s V -l ve
 
 # Commands.
 complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a serve -d 'Run the gateway in the foreground'
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a login -d 'Add an upstream account'
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a accounts -d 'List, show or remove upstream accounts'
 complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a config -d 'Show the configuration or its file path'
 complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'Check the config, files, store, port and upstreams'
 complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a version -d 'Print the version of copilot-gw and its libraries'
@@ -51,6 +59,20 @@ complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a help -d
 complete -c copilot-gw -n "__fish_seen_subcommand_from serve" -l allow-remote -d 'Allow a non-loopback listen address'
 complete -c copilot-gw -n "__fish_seen_subcommand_from serve" -l listen -x -d 'Listen on HOST:PORT'
 complete -c copilot-gw -n "__fish_seen_subcommand_from serve" -l log-level -x -a 'debug info warn error' -d 'Log at this level and above'
+
+# login github
+complete -c copilot-gw -n "__fish_seen_subcommand_from login; and not __fish_seen_subcommand_from $login_subcommands" -a github -d 'Log in to GitHub Copilot'
+complete -c copilot-gw -n "__fish_seen_subcommand_from login; and __fish_seen_subcommand_from github" -l account-type -x -a 'individual business enterprise' -d 'Copilot plan'
+complete -c copilot-gw -n "__fish_seen_subcommand_from login; and __fish_seen_subcommand_from github" -l api-url -x -d 'GitHub API for this account'
+complete -c copilot-gw -n "__fish_seen_subcommand_from login; and __fish_seen_subcommand_from github" -l github-url -x -d 'GitHub host for this account'
+complete -c copilot-gw -n "__fish_seen_subcommand_from login; and __fish_seen_subcommand_from github" -l label -x -d 'Label of the account'
+complete -c copilot-gw -n "__fish_seen_subcommand_from login; and __fish_seen_subcommand_from github" -l token-stdin -d 'Read a GitHub OAuth token from standard input'
+
+# accounts list, accounts show, accounts remove
+complete -c copilot-gw -n "__fish_seen_subcommand_from accounts; and not __fish_seen_subcommand_from $accounts_subcommands" -a list -d 'List the upstream accounts'
+complete -c copilot-gw -n "__fish_seen_subcommand_from accounts; and not __fish_seen_subcommand_from $accounts_subcommands" -a show -d 'Show one account'
+complete -c copilot-gw -n "__fish_seen_subcommand_from accounts; and not __fish_seen_subcommand_from $accounts_subcommands" -a remove -d 'Remove an account and its token'
+complete -c copilot-gw -n "__fish_seen_subcommand_from accounts; and __fish_seen_subcommand_from list show" -l json -d 'Print JSON'
 
 # config show, config path
 complete -c copilot-gw -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $config_subcommands" -a show -d 'Print the effective configuration'
@@ -65,8 +87,11 @@ complete -c copilot-gw -n "__fish_seen_subcommand_from doctor" -l timeout -x -d 
 complete -c copilot-gw -n "__fish_seen_subcommand_from version" -l json -d 'Print a JSON object'
 
 # help [COMMAND [SUBCOMMAND]] | help --list-commands
-complete -c copilot-gw -n "__fish_seen_subcommand_from help; and not __fish_seen_subcommand_from serve config doctor version" -l list-commands -d 'List every command and its options'
-complete -c copilot-gw -n "__fish_seen_subcommand_from help; and not __fish_seen_subcommand_from serve config doctor version" -a "$commands"
+set -l help_topics serve login accounts config doctor version
+complete -c copilot-gw -n "__fish_seen_subcommand_from help; and not __fish_seen_subcommand_from $help_topics" -l list-commands -d 'List every command and its options'
+complete -c copilot-gw -n "__fish_seen_subcommand_from help; and not __fish_seen_subcommand_from $help_topics" -a "$commands"
+complete -c copilot-gw -n "__fish_seen_subcommand_from help; and __fish_seen_subcommand_from login; and not __fish_seen_subcommand_from $login_subcommands" -a "$login_subcommands"
+complete -c copilot-gw -n "__fish_seen_subcommand_from help; and __fish_seen_subcommand_from accounts; and not __fish_seen_subcommand_from $accounts_subcommands" -a "$accounts_subcommands"
 complete -c copilot-gw -n "__fish_seen_subcommand_from help; and __fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $config_subcommands" -a "$config_subcommands"
 
 # --help after any command word.

@@ -34,6 +34,8 @@ struct accounts_watch {
 	int			 changed;
 	struct store_account	*rows;
 	size_t			 nrows;
+	struct store_key	*krows;
+	size_t			 nkrows;
 	char			*err;
 };
 
@@ -144,6 +146,17 @@ accounts_default(struct server *srv)
 	return (TAILQ_FIRST(&srv->accounts));
 }
 
+struct account *
+accounts_find(struct server *srv, int64_t id)
+{
+	struct account	*a;
+
+	TAILQ_FOREACH(a, &srv->accounts, entry)
+		if (a->sa.id == id)
+			return (a);
+	return (NULL);
+}
+
 void
 account_ref(struct account *a)
 {
@@ -176,7 +189,8 @@ accounts_watch_work_cb(uv_work_t *w)
 		return;
 	aw->data_version = v;
 	if (store_accounts_list(aw->store, &aw->rows, &aw->nrows,
-	    &aw->err) == 0)
+	    &aw->err) == 0 && store_keys_list(aw->store, &aw->krows,
+	    &aw->nkrows, &aw->err) == 0)
 		aw->changed = 1;
 }
 
@@ -194,12 +208,17 @@ accounts_watch_after_cb(uv_work_t *w, int status)
 		free(aw->err);
 		aw->err = NULL;
 	}
-	if (aw->changed && !aw->stopped)
+	if (aw->changed && !aw->stopped) {
 		accounts_load(aw->srv, aw->rows, aw->nrows);
-	else
+		auth_load(aw->srv, aw->krows, aw->nkrows);
+	} else {
 		store_accounts_free(aw->rows, aw->nrows);
+		store_keys_free(aw->krows, aw->nkrows);
+	}
 	aw->rows = NULL;
 	aw->nrows = 0;
+	aw->krows = NULL;
+	aw->nkrows = 0;
 	if (aw->again && !aw->stopped) {
 		aw->again = 0;
 		accounts_watch_kick(aw);
@@ -284,6 +303,7 @@ accounts_watch_free(struct server *srv)
 		return;
 	store_close(aw->store);
 	store_accounts_free(aw->rows, aw->nrows);
+	store_keys_free(aw->krows, aw->nkrows);
 	free(aw->err);
 	free(aw);
 	srv->accounts_watch = NULL;

@@ -8,11 +8,13 @@
  * (model names, stream_options, max_completion_tokens, vision and
  * initiator headers, non-streaming models answered as SSE). Proxy thread.
  */
+#define _GNU_SOURCE	/* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "keys.h"
 #include "log.h"
 #include "relay.h"
 #include "server.h"
@@ -127,6 +129,13 @@ api_prepare_model(struct relay *rl, const char *ep, const char *client_ep,
 	rl->model = api_map_model(rl->srv, name);
 	json_object_object_add(rl->body, "model",
 	    json_object_new_string(rl->model));
+	if (rl->req->key != NULL &&
+	    !keys_model_allowed(rl->req->key->models, rl->model)) {
+		relay_fail(rl, 403, "model_not_allowed", "model '%s' is not "
+		    "allowed for key '%s' (allowed: %s)", rl->model,
+		    rl->req->key->id, rl->req->key->models);
+		return (-1);
+	}
 	m = models_find(rl->acct, rl->model);
 	if (m != NULL && models_supports_endpoint(m, ep) == 0) {
 		if (models_supports_endpoint(m, other_ep) == 1)
@@ -552,8 +561,12 @@ responses_event(struct relay *rl, const char *event, const char *data,
 	struct json_tokener	*tok;
 	struct json_object	*o, *resp;
 	struct buf		 b;
+	const void		*seq;
 	int			 rc;
 
+	/* Remember the numbering: a gateway error event continues it. */
+	if ((seq = memmem(data, len, "\"sequence_number\":", 18)) != NULL)
+		rl->seq = strtoll((const char *)seq + 18, NULL, 10);
 	if (event != NULL && strcmp(event, "response.completed") == 0) {
 		tok = json_tokener_new();
 		o = json_tokener_parse_ex(tok, data, (int)len);
@@ -589,6 +602,8 @@ responses_stream_error(struct relay *rl, const char *code, const char *msg)
 	json_object_object_add(o, "code", json_object_new_string(code));
 	json_object_object_add(o, "message", json_object_new_string(text));
 	json_object_object_add(o, "param", NULL);
+	json_object_object_add(o, "sequence_number",
+	    json_object_new_int64(rl->seq + 1));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
 	ev = xasprintf("event: error\ndata: %s\n\n", s);
@@ -776,6 +791,11 @@ models_req_cb(struct account *a, void *arg, const char *err)
 		n = json_object_array_length(data);
 		for (i = 0; i < n; i++) {
 			m = json_object_array_get_idx(data, i);
+			/* A key sees only the models it may use. */
+			if (r->key != NULL && json_object_object_get_ex(m, "id",
+			    &v) && !keys_model_allowed(r->key->models,
+			    json_object_get_string(v)))
+				continue;
 			e = NULL;
 			if (json_object_deep_copy(m, &e, NULL) != 0 ||
 			    !json_object_is_type(e, json_type_object)) {
@@ -829,17 +849,80 @@ models_req_cb(struct account *a, void *arg, const char *err)
 	req_respond_json(r, 200, o);
 }
 
+/* GET /v1/models/{id}: one entry of the list, or 404. */
+static void
+model_req_cb(struct account *a, void *arg, const char *err)
+{
+	struct models_req	*mr = arg;
+	struct req		*r = mr->req;
+	struct json_object	*m, *e = NULL, *v;
+	const char		*id = strrchr(r->path, '/') + 1;
+	char			*name;
+
+	r->on_abort = NULL;
+	r->ctx = NULL;
+	name = api_map_model(r->srv, id);
+	m = err == NULL ? models_find(a, name) : NULL;
+	if (m != NULL && (r->key == NULL ||
+	    keys_model_allowed(r->key->models, name)) &&
+	    json_object_deep_copy(m, &e, NULL) == 0) {
+		if (strcmp(name, id) != 0)
+			json_object_object_add(e, "alias_of",
+			    json_object_new_string(name));
+		json_object_object_add(e, "id", json_object_new_string(id));
+		json_object_object_add(e, "object",
+		    json_object_new_string("model"));
+		if (api_get(e, "owned_by", json_type_string) == NULL)
+			json_object_object_add(e, "owned_by",
+			    json_object_new_string((v = api_get(e, "vendor",
+			    json_type_string)) != NULL ?
+			    json_object_get_string(v) : "github"));
+		if (api_get(e, "created", json_type_int) == NULL)
+			json_object_object_add(e, "created",
+			    json_object_new_int64(0));
+		req_respond_json(r, 200, e);
+	} else if (err != NULL)
+		req_error(r, 502, "upstream_error", "cannot list the models of "
+		    "account '%s': %s", a->sa.label, err);
+	else
+		req_error(r, 404, "model_not_found", "no model '%s' for this "
+		    "account: see GET /v1/models", id);
+	free(name);
+	account_unref(a);
+	free(mr);
+}
+
+void
+api_openai_model(struct req *r)
+{
+	struct models_req	*mr;
+	struct account		*a;
+
+	if (strchr(r->path + 1, '/') == NULL ||
+	    strrchr(r->path, '/')[1] == '\0') {
+		req_error(r, 404, "not_found", "no route for %s %s", r->method,
+		    r->path);
+		return;
+	}
+	if ((a = relay_account(r)) == NULL)
+		return;
+	mr = xcalloc(1, sizeof *mr);
+	mr->req = r;
+	mr->acct = a;
+	account_ref(a);
+	r->ctx = mr;
+	r->on_abort = models_req_abort_cb;
+	models_get(a, &mr->mw, model_req_cb, mr);
+}
+
 void
 api_openai_models(struct req *r)
 {
 	struct models_req	*mr;
 	struct account		*a;
 
-	if ((a = accounts_default(r->srv)) == NULL) {
-		req_error(r, 503, "no_account", "no GitHub account is logged "
-		    "in: run 'copilot-gw login github'");
+	if ((a = relay_account(r)) == NULL)
 		return;
-	}
 	mr = xcalloc(1, sizeof *mr);
 	mr->req = r;
 	mr->acct = a;

@@ -27,6 +27,22 @@ enum conn_state {
 	CONN_LINGER,	/* response sent, draining input before close */
 };
 
+/* A strict check of chunked framing (http-parser is lenient). */
+enum conn_ck {
+	CK_NONE,
+	CK_SIZE,
+	CK_EXT,
+	CK_SIZE_LF,
+	CK_DATA,
+	CK_DATA_CR,
+	CK_DATA_LF,
+	CK_TRAILER,
+	CK_TRAILER_LINE,
+	CK_TRAILER_LF,
+	CK_END_LF,
+	CK_DONE,
+};
+
 #define CONN_READ_SIZE		65536
 #define CONN_WRITE_HIGH		(4 * 1024 * 1024)
 #define CONN_LINGER_MS		2000
@@ -62,6 +78,10 @@ struct conn {
 
 	size_t			 write_pending;
 	uint64_t		 last_write_ms;
+
+	enum conn_ck		 ck;
+	uint64_t		 ck_left;
+	int			 ck_digits;
 };
 
 struct conn_wreq {
@@ -154,6 +174,11 @@ static int
 conn_url_cb(http_parser *p, const char *at, size_t len)
 {
 	struct conn	*c = p->data;
+
+	/* "GET /\r\n": HTTP/0.9 has no headers to wait for. */
+	if (p->http_major == 0 && p->http_minor == 9)
+		return (conn_fail(c, 400, "bad_version", "HTTP/0.9 requests "
+		    "are not supported"));
 
 	if (conn_count_header(c, len) != 0)
 		return (-1);
@@ -299,7 +324,101 @@ conn_headers_complete_cb(http_parser *p)
 			conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
 	c->state = CONN_BODY;
+	c->ck = (p->flags & F_CHUNKED) ? CK_SIZE : CK_NONE;
+	c->ck_left = 0;
+	c->ck_digits = 0;
 	conn_timer(c, c->srv->cfg.body_timeout_ms);
+	return (0);
+}
+
+/*
+ * Checks chunked framing on raw bytes before the parser sees them: sizes
+ * in hex ending in CRLF, data followed by CRLF, trailers, the final CRLF.
+ * Returns 0, or -1 on a framing error.
+ */
+static int
+conn_chunk_check(struct conn *c, const char *p, size_t len)
+{
+	const char	*end = p + len;
+	size_t		 n;
+	int		 h;
+
+	while (p < end && c->ck != CK_NONE && c->ck != CK_DONE) {
+		switch (c->ck) {
+		case CK_SIZE:
+			h = *p >= '0' && *p <= '9' ? *p - '0' :
+			    *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 :
+			    *p >= 'A' && *p <= 'F' ? *p - 'A' + 10 : -1;
+			if (h >= 0) {
+				if (c->ck_left > (UINT64_MAX >> 4))
+					return (-1);
+				c->ck_left = c->ck_left << 4 | (uint64_t)h;
+				c->ck_digits++;
+			} else if (*p == ';' && c->ck_digits > 0)
+				c->ck = CK_EXT;
+			else if (*p == '\r' && c->ck_digits > 0)
+				c->ck = CK_SIZE_LF;
+			else
+				return (-1);
+			p++;
+			break;
+		case CK_EXT:
+			if (*p == '\n')
+				return (-1);
+			if (*p == '\r')
+				c->ck = CK_SIZE_LF;
+			p++;
+			break;
+		case CK_SIZE_LF:
+			if (*p++ != '\n')
+				return (-1);
+			c->ck = c->ck_left == 0 ? CK_TRAILER : CK_DATA;
+			break;
+		case CK_DATA:
+			n = (size_t)(end - p);
+			if ((uint64_t)n > c->ck_left)
+				n = (size_t)c->ck_left;
+			p += n;
+			c->ck_left -= n;
+			if (c->ck_left == 0)
+				c->ck = CK_DATA_CR;
+			break;
+		case CK_DATA_CR:
+			if (*p++ != '\r')
+				return (-1);
+			c->ck = CK_DATA_LF;
+			break;
+		case CK_DATA_LF:
+			if (*p++ != '\n')
+				return (-1);
+			c->ck = CK_SIZE;
+			c->ck_digits = 0;
+			break;
+		case CK_TRAILER:
+			c->ck = *p == '\r' ? CK_END_LF : CK_TRAILER_LINE;
+			p++;
+			break;
+		case CK_TRAILER_LINE:
+			if (*p == '\n')
+				return (-1);
+			if (*p == '\r')
+				c->ck = CK_TRAILER_LF;
+			p++;
+			break;
+		case CK_TRAILER_LF:
+			if (*p++ != '\n')
+				return (-1);
+			c->ck = CK_TRAILER;
+			break;
+		case CK_END_LF:
+			if (*p++ != '\n')
+				return (-1);
+			c->ck = CK_DONE;
+			break;
+		default:
+			return (0);
+		}
+	}
 	return (0);
 }
 
@@ -388,7 +507,8 @@ static void
 conn_parse(struct conn *c)
 {
 	enum http_errno	 err;
-	size_t		 n;
+	size_t		 n, feed;
+	const char	*hend;
 
 	if (c->in_parse)
 		return;
@@ -400,11 +520,23 @@ conn_parse(struct conn *c)
 			c->state = CONN_HEADERS;
 			conn_timer(c, c->srv->cfg.header_timeout_ms);
 		}
-		if ((c->state == CONN_HEADERS || c->state == CONN_IDLE) &&
-		    conn_bare_cr(c) != 0)
-			break;
+		feed = c->in.len;
+		if (c->state == CONN_HEADERS || c->state == CONN_IDLE) {
+			if (conn_bare_cr(c) != 0)
+				break;
+			/* Headers alone first, so the body can be checked. */
+			if ((hend = memmem(c->in.data, c->in.len, "\r\n\r\n",
+			    4)) != NULL)
+				feed = (size_t)(hend - c->in.data) + 4;
+		} else if (c->state == CONN_BODY && c->ck != CK_NONE) {
+			if (conn_chunk_check(c, c->in.data, feed) != 0) {
+				conn_bad_request(c, 400, "bad_chunk",
+				    "malformed chunked request body");
+				break;
+			}
+		}
 		n = http_parser_execute(&c->parser, &conn_parser_settings,
-		    c->in.data, c->in.len);
+		    c->in.data, feed);
 		buf_consume(&c->in, n);
 		/* Raw bytes count too: the parser skips some whitespace. */
 		if (c->state == CONN_HEADERS) {
@@ -446,8 +578,12 @@ conn_parse(struct conn *c)
 		    conn_read_cb) == 0)
 			c->reading = 1;
 	}
-	if (c->peer_eof && c->state == CONN_IDLE && c->in.len == 0)
-		conn_close(c);
+	if (c->peer_eof && c->state == CONN_IDLE && c->in.len == 0) {
+		if (c->write_pending > 0)
+			conn_shutdown(c);
+		else
+			conn_close(c);
+	}
 }
 
 /* Called when the client closed its side. */
@@ -457,7 +593,10 @@ conn_on_eof(struct conn *c)
 	c->peer_eof = 1;
 	switch (c->state) {
 	case CONN_IDLE:
-		if (c->in.len == 0)
+		/* Answers still queued are owed: send them, then close. */
+		if (c->in.len == 0 && c->write_pending > 0)
+			conn_shutdown(c);
+		else if (c->in.len == 0)
 			conn_close(c);
 		break;
 	case CONN_HEADERS:
@@ -558,8 +697,13 @@ conn_write(struct conn *c, const char *data, size_t len)
 		conn_close(c);
 		return (-1);
 	}
-	if (c->write_pending == 0)
+	if (c->write_pending == 0) {
 		c->last_write_ms = uv_now(&c->srv->loop);
+		/* While handling, the timer watches the client's reading. */
+		if (c->state == CONN_HANDLING &&
+		    !uv_is_active((uv_handle_t *)&c->timer))
+			conn_timer(c, c->srv->cfg.write_timeout_ms);
+	}
 	c->write_pending += len;
 	return (0);
 }
@@ -630,6 +774,16 @@ conn_timer_cb(uv_timer_t *t)
 		    "timed out reading the request body");
 		break;
 	case CONN_HANDLING:
+		/* A client that stopped reading what it asked for. */
+		if (c->write_pending > 0 && now - c->last_write_ms >=
+		    c->srv->cfg.write_timeout_ms) {
+			log_ev(LOG_LEVEL_INFO, NULL, "client stopped reading; "
+			    "closing", LF_INT("pending_bytes",
+			    c->write_pending));
+			conn_close(c);
+		} else if (c->write_pending > 0)
+			conn_timer(c, c->srv->cfg.write_timeout_ms -
+			    (now - c->last_write_ms));
 		break;
 	case CONN_LINGER:
 		conn_close(c);
@@ -726,12 +880,12 @@ void
 conn_accept(struct server *srv)
 {
 	struct conn	*c;
-	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-	    "Content-Type: application/json\r\nContent-Length: 105\r\n"
-	    "Connection: close\r\nRetry-After: 1\r\n\r\n"
+	static const char busy_body[] =
 	    "{\"error\":{\"message\":\"too many connections\","
 	    "\"type\":\"api_error\",\"code\":\"too_many_connections\","
 	    "\"param\":null}}";
+	char		 busy[512];
+	int		 nbusy;
 
 	c = xcalloc(1, sizeof *c);
 	c->srv = srv;
@@ -759,7 +913,12 @@ conn_accept(struct server *srv)
 		    LF_STR("reason", srv->shutting_down ? "shutting down" :
 		    "limits.max_connections reached"),
 		    LF_INT("connections", srv->nconns));
-		conn_write(c, busy, sizeof busy - 1);
+		nbusy = snprintf(busy, sizeof busy, "HTTP/1.1 503 Service "
+		    "Unavailable\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %zu\r\nConnection: close\r\n"
+		    "Retry-After: 1\r\n\r\n%s", sizeof busy_body - 1,
+		    busy_body);
+		conn_write(c, busy, (size_t)nbusy);
 		conn_shutdown(c);
 		return;
 	}

@@ -71,6 +71,12 @@ listen_start(struct server *srv, char **cause)
 		    "to expose the gateway to the network", host);
 		return (-1);
 	}
+	if (!config_host_is_loopback(host) && !srv->cfg.auth_enabled) {
+		*cause = xasprintf("refusing to listen on '%s' with auth turned "
+		    "off: anyone on the network could spend your Copilot "
+		    "account; set auth.enabled to true", host);
+		return (-1);
+	}
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

@@ -172,6 +172,10 @@ login_save_work_cb(uv_work_t *w)
 		store_close(st);
 		return;
 	}
+	/* The account is saved; an audit failure is only logged. */
+	if (store_audit_add(st, "login", "account.add", l->sa.label,
+	    l->sa.login, &l->audit_err) != 0)
+		l->audit_failed = 1;
 	store_close(st);
 }
 
@@ -182,6 +186,12 @@ login_save_after_cb(uv_work_t *w, int status)
 	struct json_object	*d;
 
 	l->saving = 0;
+	if (l->audit_failed) {
+		log_ev(LOG_LEVEL_WARN, NULL, "cannot write the audit log",
+		    LF_STR("error", l->audit_err));
+		free(l->audit_err);
+		l->audit_err = NULL;
+	}
 	if (l->save_err != NULL) {
 		login_finish(l, -1, l->save_err, NULL);
 		return;
@@ -232,6 +242,8 @@ login_failed(struct login *l, const char *fmt, ...)
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	log_ev(LOG_LEVEL_WARN, NULL, "login failed", LF_STR("error", msg));
+	reqlog_audit(l->srv->reqlog, "login", "login.fail", l->ops != NULL ?
+	    l->ops->name : "", msg);
 	login_finish(l, -1, msg, NULL);
 	free(msg);
 }

@@ -67,6 +67,8 @@ struct login {
 	uv_work_t		 work;
 	struct store_account	 sa;
 	char			*save_err;
+	char			*audit_err;
+	int			 audit_failed;
 };
 TAILQ_HEAD(login_list, login);
 
@@ -173,6 +175,8 @@ void	 accounts_watch_start(struct server *);
 void	 accounts_watch_stop(struct server *);
 /* Returns the account requests use, or NULL if none is logged in. */
 struct account *accounts_default(struct server *);
+/* Returns the account with this id, or NULL. */
+struct account *accounts_find(struct server *, int64_t id);
 void	 account_ref(struct account *);
 void	 account_unref(struct account *);
 /* Rereads the accounts table now (after a login). */

@@ -256,7 +256,8 @@ proxy_new(const struct config *cfg, const struct paths *paths,
 	struct server		*srv = &p->srv;
 	struct store		*st;
 	struct store_account	*rows;
-	size_t			 nrows;
+	struct store_key	*krows;
+	size_t			 nrows, nkrows;
 	int			 rc;
 
 	pthread_mutex_init(&p->wake_mtx, NULL);
@@ -272,6 +273,7 @@ proxy_new(const struct config *cfg, const struct paths *paths,
 	TAILQ_INIT(&srv->conns);
 	TAILQ_INIT(&srv->accounts);
 	TAILQ_INIT(&srv->logins);
+	TAILQ_INIT(&srv->keys);
 	srv->no_listen = (flags & PROXY_NO_LISTEN) != 0;
 	srv->events = events;
 	srv->cmds = chan_new(proxy_wake_cb, p);
@@ -290,8 +292,14 @@ proxy_new(const struct config *cfg, const struct paths *paths,
 		store_close(st);
 		goto fail;
 	}
+	if (store_keys_list(st, &krows, &nkrows, cause) != 0) {
+		store_accounts_free(rows, nrows);
+		store_close(st);
+		goto fail;
+	}
 	store_close(st);
 	accounts_load(srv, rows, nrows);
+	auth_load(srv, krows, nkrows);
 	if (!srv->no_listen && listen_start(srv, cause) != 0)
 		goto fail;
 	srv->reqlog = reqlog_new(srv, cause);
@@ -359,6 +367,7 @@ proxy_free(struct proxy *p)
 	} else
 		proxy_join(p);
 	reqlog_free(srv->reqlog);
+	auth_free_all(srv);
 	chan_free(srv->cmds);
 	config_release(&srv->cfg);
 	paths_release(&srv->paths);

@@ -534,6 +534,26 @@ relay_parse_body(struct req *r)
 	return (o);
 }
 
+struct account *
+relay_account(struct req *r)
+{
+	struct account	*a;
+
+	/* A key spends the account it is bound to; else the default. */
+	if (r->key != NULL && r->key->account_id > 0) {
+		if ((a = accounts_find(r->srv, r->key->account_id)) == NULL)
+			req_error(r, 503, "account_unavailable", "the account "
+			    "of key '%s' (id %lld) is not logged in: run "
+			    "'copilot-gw login github'", r->key->id,
+			    (long long)r->key->account_id);
+		return (a);
+	}
+	if ((a = accounts_default(r->srv)) == NULL)
+		req_error(r, 503, "no_account", "no GitHub account is logged "
+		    "in: run 'copilot-gw login github'");
+	return (a);
+}
+
 void
 relay_start(struct req *r, struct json_object *body,
     const struct relay_hooks *hooks)
@@ -541,10 +561,8 @@ relay_start(struct req *r, struct json_object *body,
 	struct relay	*rl;
 	struct account	*a;
 
-	if ((a = accounts_default(r->srv)) == NULL) {
+	if ((a = relay_account(r)) == NULL) {
 		json_object_put(body);
-		req_error(r, 503, "no_account", "no GitHub account is logged "
-		    "in: run 'copilot-gw login github'");
 		return;
 	}
 	rl = xcalloc(1, sizeof *rl);
@@ -553,6 +571,7 @@ relay_start(struct req *r, struct json_object *body,
 	rl->acct = a;
 	rl->hooks = hooks;
 	rl->body = body;
+	rl->seq = -1;
 	account_ref(a);
 	uv_timer_init(&r->srv->loop, &rl->keepalive);
 	rl->keepalive.data = rl;

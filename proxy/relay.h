@@ -74,6 +74,7 @@ struct relay {
 	char			*chunk_id;
 	char			*chunk_model;
 	int64_t			 created;
+	int64_t			 seq;		/* responses: last sequence_number */
 };
 
 /*
@@ -83,6 +84,11 @@ struct relay {
  */
 void	 relay_start(struct req *, struct json_object *body,
 	    const struct relay_hooks *);
+/*
+ * Returns the account the request spends (the key's, or the default);
+ * NULL after answering 503.
+ */
+struct account *relay_account(struct req *);
 /* Writes bytes to the client's stream (stream mode); 0, or -1 if gone. */
 int	 relay_write(struct relay *, const char *data, size_t len);
 /* Ends a started stream (after the dialect wrote its last bytes). */

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "provider.h"
 #include "xmalloc.h"
 
 #define REQLOG_MAX		10000
@@ -30,8 +31,27 @@ struct reqlog_row {
 	int64_t		 bytes_out;
 };
 
+struct reqlog_audit {
+	char	*actor;
+	char	*action;
+	char	*target;
+	char	*detail;
+};
+
+#define REQLOG_AUDIT_MAX	256	/* per flush; the rest are counted */
+
 struct reqlog {
 	struct server		*srv;
+	struct reqlog_audit	*audit;
+	size_t			 naudit;
+	uint64_t		 audit_suppressed;
+	struct reqlog_audit	*faudit;
+	size_t			 fnaudit;
+	uint64_t		 fsuppressed;
+	char			**ftouch;	/* key ids used since the last flush */
+	size_t			 fntouch;
+	int64_t			 ftouch_ms;
+	int64_t			 touched_ms;
 	uv_timer_t		 timer;
 	struct reqlog_row	*rows;
 	size_t			 n;
@@ -53,6 +73,42 @@ struct reqlog {
 };
 
 static void	reqlog_flush(struct reqlog *);
+
+static void
+reqlog_audit_free(struct reqlog_audit *a, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		free(a[i].actor);
+		free(a[i].action);
+		free(a[i].target);
+		free(a[i].detail);
+	}
+	free(a);
+}
+
+void
+reqlog_audit(struct reqlog *rl, const char *actor, const char *action,
+    const char *target, const char *detail)
+{
+	struct reqlog_audit	*a;
+
+	if (rl == NULL)
+		return;
+	if (rl->naudit == REQLOG_AUDIT_MAX) {
+		/* A flood (say, a burst of bad keys): count, do not store. */
+		rl->audit_suppressed++;
+		return;
+	}
+	if (rl->audit == NULL)
+		rl->audit = xcalloc(REQLOG_AUDIT_MAX, sizeof *rl->audit);
+	a = &rl->audit[rl->naudit++];
+	a->actor = xstrdup(actor);
+	a->action = xstrdup(action);
+	a->target = xstrdup(target != NULL ? target : "");
+	a->detail = xstrdup(detail != NULL ? detail : "");
+}
 
 static void
 reqlog_rows_free(struct reqlog_row *rows, size_t n)
@@ -146,6 +202,21 @@ reqlog_work_cb(uv_work_t *w)
 	}
 	rl->frc = store_requests_insert(rl->store, rows, rl->fn, &rl->ferr);
 	free(rows);
+	for (i = 0; rl->frc == 0 && i < rl->fnaudit; i++)
+		rl->frc = store_audit_add(rl->store, rl->faudit[i].actor,
+		    rl->faudit[i].action, rl->faudit[i].target,
+		    rl->faudit[i].detail, &rl->ferr);
+	if (rl->frc == 0 && rl->fsuppressed > 0) {
+		char	 d[64];
+
+		snprintf(d, sizeof d, "%llu more not recorded",
+		    (unsigned long long)rl->fsuppressed);
+		rl->frc = store_audit_add(rl->store, "system",
+		    "audit.suppressed", "", d, &rl->ferr);
+	}
+	if (rl->frc == 0)
+		rl->frc = store_keys_touch(rl->store, rl->ftouch, rl->fntouch,
+		    rl->ftouch_ms, &rl->ferr);
 }
 
 /* Loop thread: the batch is written (or failed); maybe start another. */
@@ -153,6 +224,7 @@ static void
 reqlog_after_cb(uv_work_t *w, int status)
 {
 	struct reqlog	*rl = w->data;
+	size_t		 i;
 
 	rl->flushing = 0;
 	if (rl->frc == 0) {
@@ -174,7 +246,17 @@ reqlog_after_cb(uv_work_t *w, int status)
 	reqlog_rows_free(rl->frows, rl->fn);
 	rl->frows = NULL;
 	rl->fn = 0;
-	if (rl->n > 0 && (rl->stopping || rl->n >= REQLOG_HIGH))
+	reqlog_audit_free(rl->faudit, rl->fnaudit);
+	rl->faudit = NULL;
+	rl->fnaudit = 0;
+	rl->fsuppressed = 0;
+	for (i = 0; i < rl->fntouch; i++)
+		free(rl->ftouch[i]);
+	free(rl->ftouch);
+	rl->ftouch = NULL;
+	rl->fntouch = 0;
+	if ((rl->n > 0 || rl->naudit > 0) && (rl->stopping ||
+	    rl->n >= REQLOG_HIGH))
 		reqlog_flush(rl);
 }
 
@@ -182,8 +264,38 @@ reqlog_after_cb(uv_work_t *w, int status)
 static void
 reqlog_flush(struct reqlog *rl)
 {
-	if (rl->flushing || rl->n == 0)
+	struct auth_key	*k;
+	size_t		 nt = 0;
+	int64_t		 newest = rl->touched_ms;
+
+	if (rl->flushing)
 		return;
+	TAILQ_FOREACH(k, &rl->srv->keys, entry)
+		if (k->used_ms > rl->touched_ms)
+			nt++;
+	if (rl->n == 0 && rl->naudit == 0 && rl->audit_suppressed == 0 &&
+	    nt == 0)
+		return;
+	/* Last use of keys: one UPDATE per key per flush, not per request. */
+	if (nt > 0) {
+		rl->ftouch = xcalloc(nt, sizeof *rl->ftouch);
+		TAILQ_FOREACH(k, &rl->srv->keys, entry) {
+			if (k->used_ms <= rl->touched_ms ||
+			    rl->fntouch == nt)
+				continue;
+			rl->ftouch[rl->fntouch++] = xstrdup(k->id);
+			if (k->used_ms > newest)
+				newest = k->used_ms;
+		}
+		rl->ftouch_ms = newest;
+		rl->touched_ms = newest;
+	}
+	rl->faudit = rl->audit;
+	rl->fnaudit = rl->naudit;
+	rl->fsuppressed = rl->audit_suppressed;
+	rl->audit = NULL;
+	rl->naudit = 0;
+	rl->audit_suppressed = 0;
 	rl->frows = rl->rows;
 	rl->fn = rl->n;
 	rl->rows = xcalloc(REQLOG_MAX, sizeof *rl->rows);
@@ -216,6 +328,7 @@ reqlog_free(struct reqlog *rl)
 		BUG("reqlog freed during a flush");
 	store_close(rl->store);
 	reqlog_rows_free(rl->rows, rl->n);
+	reqlog_audit_free(rl->audit, rl->naudit);
 	free(rl->db_path);
 	free(rl->last_error);
 	free(rl);

@@ -11,8 +11,10 @@
 #include "server.h"
 
 static const struct route routes[] = {
-	{ "GET", "/healthz", api_ops_healthz, ROUTE_NOLOG, API_OPENAI },
-	{ "HEAD", "/healthz", api_ops_healthz, ROUTE_NOLOG, API_OPENAI },
+	{ "GET", "/healthz", api_ops_healthz, ROUTE_NOLOG | ROUTE_PUBLIC,
+	    API_OPENAI },
+	{ "HEAD", "/healthz", api_ops_healthz, ROUTE_NOLOG | ROUTE_PUBLIC,
+	    API_OPENAI },
 	{ "POST", "/v1/chat/completions", api_openai_chat, 0, API_OPENAI },
 	{ "POST", "/chat/completions", api_openai_chat, 0, API_OPENAI },
 	{ "POST", "/v1/responses", api_openai_responses, 0, API_OPENAI },
@@ -21,9 +23,20 @@ static const struct route routes[] = {
 	{ "POST", "/embeddings", api_openai_embeddings, 0, API_OPENAI },
 	{ "GET", "/v1/models", api_openai_models, 0, API_OPENAI },
 	{ "GET", "/models", api_openai_models, 0, API_OPENAI },
+	{ "GET", "/v1/models/", api_openai_model, ROUTE_PREFIX, API_OPENAI },
+	{ "GET", "/models/", api_openai_model, ROUTE_PREFIX, API_OPENAI },
 };
 
 #define NROUTES (sizeof routes / sizeof routes[0])
+
+/* Returns 1 if path is served by route (exactly, or under a prefix). */
+static int
+route_match(const struct route *rt, const char *path)
+{
+	if (rt->flags & ROUTE_PREFIX)
+		return (strncmp(rt->path, path, strlen(rt->path)) == 0);
+	return (strcmp(rt->path, path) == 0);
+}
 
 void
 route_classify(struct req *r)
@@ -46,12 +59,16 @@ route_dispatch(struct req *r)
 	int	 path_found = 0;
 
 	for (i = 0; i < NROUTES; i++) {
-		if (strcmp(routes[i].path, r->path) != 0)
+		if (!route_match(&routes[i], r->path))
 			continue;
 		path_found = 1;
 		if (strcmp(routes[i].method, r->method) == 0) {
 			r->route = &routes[i];
 			r->dialect = routes[i].dialect;
+			if (!(routes[i].flags & ROUTE_PUBLIC) &&
+			    (r->key = auth_check(r, (routes[i].flags &
+			    ROUTE_ADMIN) != 0)) == NULL)
+				return;
 			routes[i].handler(r);
 			return;
 		}
@@ -62,7 +79,7 @@ route_dispatch(struct req *r)
 		return;
 	}
 	for (i = 0; i < NROUTES; i++) {
-		if (strcmp(routes[i].path, r->path) == 0 &&
+		if (route_match(&routes[i], r->path) &&
 		    off < sizeof allow - 16)
 			off += (size_t)snprintf(allow + off, sizeof allow - off,
 			    "%s%s", off == 0 ? "" : ", ", routes[i].method);

@@ -26,8 +26,36 @@ struct cfgwatch;
 struct upstream;
 struct route;
 struct accounts_watch;
+struct store_key;
 
 TAILQ_HEAD(conn_list, conn);
+
+/* A client key as the proxy holds it (auth.c); freed at shutdown. */
+struct auth_key {
+	TAILQ_ENTRY(auth_key)	 entry;
+	char			*id;
+	char			*label;
+	char			 hash[65];
+	char			 prev_hash[65];	/* "" if none */
+	int64_t			 prev_expires_ms;
+	int			 admin;
+	int64_t			 account_id;	/* 0: default account */
+	char			*models;	/* allow-list, "" = all */
+	int64_t			 rpm;
+	int64_t			 tpm;
+	int64_t			 max_concurrent;
+	int64_t			 expires_ms;
+	int			 revoked;
+	int			 present;
+	int64_t			 used_ms;	/* last use, for the store */
+	/* Limiter state (limits.c). */
+	double			 req_tokens;
+	double			 tok_tokens;
+	uint64_t		 req_at;
+	uint64_t		 tok_at;
+	int64_t			 active;
+};
+TAILQ_HEAD(auth_key_list, auth_key);
 #include "provider.h"
 
 
@@ -56,6 +84,7 @@ struct server {
 	struct account_list	 accounts;
 	struct accounts_watch	*accounts_watch;
 	struct login_list	 logins;
+	struct auth_key_list	 keys;
 	int			 no_listen;
 
 	uint64_t		 started_ms;	/* uv_now at start */
@@ -105,6 +134,7 @@ struct req {
 	void			(*on_abort)(struct req *);
 	void			*ctx;		/* the handler's state */
 	const char		*err_tag;	/* short error class for logs */
+	struct auth_key		*key;		/* who is calling, or NULL */
 };
 
 /* listen.c */
@@ -166,8 +196,21 @@ void	 req_set_id(struct req *);
 /* Sets up the request id before the request is known (errors). */
 void	 req_generate_id(char *out, size_t len);
 
+/* auth.c */
+/* Replaces the key table with rows (taken); keeps limiter state. */
+void	 auth_load(struct server *, struct store_key *rows, size_t n);
+void	 auth_free_all(struct server *);
+/*
+ * Checks the request's credentials; returns the key (borrowed), or NULL
+ * after answering 401 (or 403 for a client key on an admin route).
+ */
+struct auth_key *auth_check(struct req *, int admin_route);
+
 /* route.c */
 #define ROUTE_NOLOG	0x1	/* not written to the request log */
+#define ROUTE_PUBLIC	0x2	/* no key needed */
+#define ROUTE_ADMIN	0x4	/* admin keys only */
+#define ROUTE_PREFIX	0x8	/* path is a prefix ("/v1/models/") */
 struct route {
 	const char	*method;
 	const char	*path;
@@ -187,6 +230,7 @@ void	 api_openai_chat(struct req *);
 void	 api_openai_responses(struct req *);
 void	 api_openai_embeddings(struct req *);
 void	 api_openai_models(struct req *);
+void	 api_openai_model(struct req *);
 /* api-ops.c */
 void	 api_ops_healthz(struct req *);
 
@@ -196,6 +240,9 @@ void	 reqlog_add(struct reqlog *, const struct req *);
 /* Flushes what is queued and stops; the loop keeps running until done. */
 void	 reqlog_stop(struct reqlog *);
 void	 reqlog_free(struct reqlog *);
+/* Queues an audit row for the batched writer (strings copied). */
+void	 reqlog_audit(struct reqlog *, const char *actor, const char *action,
+	    const char *target, const char *detail);
 /* Adds "pending", "dropped", "last_error" to a healthz object. */
 void	 reqlog_status(const struct reqlog *, struct json_object *);
 

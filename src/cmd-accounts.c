@@ -185,6 +185,12 @@ cmd_accounts_remove_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		store_account_release(&a);
 		return (CMD_EXIT_FAIL);
 	}
+	if (store_audit_add(ctx->store, "cli", "account.remove", a.label,
+	    a.login, &cause) != 0) {
+		fprintf(stderr, "copilot-gw: warning: cannot write the audit "
+		    "log: %s\n", cause);
+		free(cause);
+	}
 	printf("removed account '%s' (%s, id %lld)\n", a.label, a.login,
 	    (long long)a.id);
 	store_account_release(&a);

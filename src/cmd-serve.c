@@ -9,12 +9,17 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "cmd-proxy.h"
+#include "keys.h"
 #include "log.h"
 #include "msg.h"
+#include "store.h"
+#include "xmalloc.h"
 
 static const char *const cmd_serve_options[] = {
 	"--allow-remote", "--listen", "--log-level", NULL
@@ -42,6 +47,80 @@ cmd_serve_signal_cb(void *arg, int sig)
 	    NULL));
 	cs->nstop++;
 	return (0);
+}
+
+/*
+ * First run: with auth on and no admin key, make one. On a terminal it
+ * is printed once; otherwise it goes to a 0600 file in the data
+ * directory whose path is printed. Never logged.
+ */
+static int
+cmd_serve_bootstrap(struct cmd_ctx *ctx)
+{
+	struct store		*st;
+	struct store_key	 k;
+	char			 secret[KEYS_SECRET_LEN + 1];
+	char			 id[KEYS_ID_LEN + 1], hash[KEYS_HASH_LEN + 1];
+	char			 prefix[32], *cause = NULL, *path, *text;
+	int64_t			 n;
+	int			 rc = -1;
+
+	if ((st = store_open(ctx->paths.db_file, STORE_RW | STORE_CREATE,
+	    &cause)) == NULL || store_migrate(st, &cause) != 0) {
+		cmd_fail("%s", cause);
+		free(cause);
+		store_close(st);
+		return (-1);
+	}
+	if ((n = store_keys_count_admin(st)) != 0) {
+		store_close(st);
+		return (n < 0 ? cmd_fail("cannot read the keys table") : 0);
+	}
+	if (keys_generate(secret, id) != 0) {
+		store_close(st);
+		return (cmd_fail("cannot generate a key: no randomness"));
+	}
+	keys_hash(secret, hash);
+	keys_mask(secret, prefix, sizeof prefix);
+	memset(&k, 0, sizeof k);
+	k.id = id;
+	k.hash = hash;
+	k.prefix = prefix;
+	k.label = (char *)"first-admin";
+	k.tier = (char *)"admin";
+	if (store_keys_insert(st, &k, &cause) != 0 ||
+	    store_audit_add(st, "system", "key.create", id, "first run admin",
+	    &cause) != 0) {
+		cmd_fail("%s", cause);
+		free(cause);
+		goto out;
+	}
+	if (isatty(STDOUT_FILENO)) {
+		printf("No admin key existed, so one was created. It is shown "
+		    "only now:\n\n    %s\n\nUse it as 'Authorization: Bearer "
+		    "<key>' for the admin routes and to create client keys.\n",
+		    secret);
+		fflush(stdout);
+		rc = 0;
+		goto out;
+	}
+	path = xasprintf("%s/admin-key", ctx->paths.data_dir);
+	text = xasprintf("%s\n", secret);
+	if (paths_write_atomic(path, text, strlen(text), 0600, &cause) != 0) {
+		cmd_fail("%s", cause);
+		free(cause);
+	} else {
+		fprintf(stderr, "copilot-gw: no admin key existed; created %s "
+		    "and wrote its secret to %s (mode 0600)\n", id, path);
+		rc = 0;
+	}
+	explicit_bzero(text, strlen(text));
+	free(text);
+	free(path);
+out:
+	explicit_bzero(secret, sizeof secret);
+	store_close(st);
+	return (rc);
 }
 
 static int
@@ -81,6 +160,12 @@ cmd_serve_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		log_ev(LOG_LEVEL_WARN, NULL, "listening on a non-loopback "
 		    "address: anyone who can reach it can use the gateway",
 		    LF_STR("host", ctx->cfg.listen_host));
+	if (!ctx->cfg.auth_enabled)
+		log_ev(LOG_LEVEL_WARN, NULL, "auth is off: any local process "
+		    "can use the gateway (set auth.enabled to true)",
+		    LF_STR("host", ctx->cfg.listen_host));
+	else if (cmd_serve_bootstrap(ctx) != 0)
+		return (CMD_EXIT_FAIL);
 	memset(&cs, 0, sizeof cs);
 	if (cmd_proxy_start(ctx, &cs.cp, 0) != 0)
 		return (CMD_EXIT_FAIL);

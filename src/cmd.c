@@ -20,6 +20,8 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_serve_entry,
 	&cmd_login_entry,
 	&cmd_accounts_entry,
+	&cmd_keys_entry,
+	&cmd_audit_entry,
 	&cmd_config_entry,
 	&cmd_doctor_entry,
 	&cmd_version_entry,

@@ -66,6 +66,8 @@ extern const struct cmd_entry *const cmd_table[];
 extern const struct cmd_entry cmd_serve_entry;
 extern const struct cmd_entry cmd_login_entry;
 extern const struct cmd_entry cmd_accounts_entry;
+extern const struct cmd_entry cmd_keys_entry;
+extern const struct cmd_entry cmd_audit_entry;
 extern const struct cmd_entry cmd_version_entry;
 extern const struct cmd_entry cmd_config_entry;
 extern const struct cmd_entry cmd_doctor_entry;

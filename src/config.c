@@ -200,7 +200,7 @@ config_parse_duration(const char *s, uint64_t *out)
 	    s[strspn(s, "0123456789.")] != ' '))
 		return (-1);
 	if (strchr(s, 'x') != NULL || strchr(s, 'X') != NULL ||
-	    strchr(s, 'e') != NULL || strchr(s, 'E') != NULL)
+	    strpbrk(s, "eE") != NULL)
 		return (-1);
 	errno = 0;
 	v = strtod(s, &end);
@@ -216,11 +216,14 @@ config_parse_duration(const char *s, uint64_t *out)
 		mult = 60000;
 	else if (strcmp(end, "h") == 0)
 		mult = 3600000;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400000;
 	else
 		return (-1);
 	v *= mult;
 	if (v > 1e15)
 		return (-1);
+	/* "d" would have passed the letter check above only as a unit. */
 	*out = (uint64_t)llround(v);
 	return (0);
 }

@@ -31,6 +31,8 @@ enum config_source {
 	    CONFIG_F_RESTART, 0, 65535)					\
 	X(LISTEN_ALLOW_REMOTE, "listen.allow_remote", BOOL,		\
 	    listen_allow_remote, "false", CONFIG_F_RESTART, 0, 1)	\
+	X(AUTH_ENABLED, "auth.enabled", BOOL, auth_enabled, "true",	\
+	    CONFIG_F_RESTART, 0, 1)					\
 	X(LOG_LEVEL, "log.level", LEVEL, log_level, "info", 0, 0, 3)	\
 	X(LIMITS_MAX_HEADER_BYTES, "limits.max_header_bytes", SIZE,	\
 	    max_header_bytes, "64KiB", 0, 1024, 1048576)		\
@@ -108,6 +110,7 @@ struct config {
 	char		*listen_host;
 	uint64_t	 listen_port;
 	uint64_t	 listen_allow_remote;
+	uint64_t	 auth_enabled;
 	uint64_t	 log_level;		/* enum log_level */
 	uint64_t	 max_header_bytes;
 	uint64_t	 max_headers;

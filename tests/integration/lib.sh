@@ -154,8 +154,16 @@ start_fake() {
 start_gw() {
 	GW_PORT=$(free_port)
 	GW_URL="http://127.0.0.1:$GW_PORT"
-	"$GW_BIN" serve --listen "127.0.0.1:$GW_PORT" "$@" \
-	    >>"$T/gw.out.log" 2>>"$T/gw.log" &
+	# Auth is on by default in copilot-gw; tests about other things run
+	# without it (GW_AUTH=1 keeps it on; see the 3xxx auth tests).
+	if [ "${GW_AUTH:-0}" = 1 ]; then
+		"$GW_BIN" serve --listen "127.0.0.1:$GW_PORT" "$@" \
+		    >>"$T/gw.out.log" 2>>"$T/gw.log" &
+	else
+		COPILOT_GW_AUTH_ENABLED=false "$GW_BIN" serve \
+		    --listen "127.0.0.1:$GW_PORT" "$@" \
+		    >>"$T/gw.out.log" 2>>"$T/gw.log" &
+	fi
 	GW_PID=$!
 	_PIDS="$_PIDS $GW_PID"
 	_n=200
