@@ -44,6 +44,9 @@ account_close_cb(uv_handle_t *h)
 {
 	struct account	*a = h->data;
 
+	if (--a->closes > 0)
+		return;
+
 	store_account_release(&a->sa);
 	if (a->token != NULL)
 		explicit_bzero(a->token, strlen(a->token));
@@ -60,7 +63,10 @@ account_free(struct account *a)
 {
 	token_stop(a);
 	models_stop(a);
+	limits_stop(a);
+	a->closes = 2;
 	uv_close((uv_handle_t *)&a->timer, account_close_cb);
+	uv_close((uv_handle_t *)&a->qtimer, account_close_cb);
 }
 
 /* Creates an account from a row (takes the row's strings). */
@@ -77,6 +83,9 @@ account_new(struct server *srv, struct store_account *row)
 	TAILQ_INIT(&a->mwaiters);
 	uv_timer_init(&srv->loop, &a->timer);
 	a->timer.data = a;
+	TAILQ_INIT(&a->queue);
+	uv_timer_init(&srv->loop, &a->qtimer);
+	a->qtimer.data = a;
 	return (a);
 }
 
@@ -91,6 +100,7 @@ account_remove(struct server *srv, struct account *a, int quiet)
 		    LF_STR("account", a->sa.label));
 	token_stop(a);
 	models_stop(a);
+	limits_stop(a);
 	if (a->refs == 0)
 		account_free(a);
 }

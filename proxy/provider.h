@@ -119,6 +119,20 @@ struct models_waiter {
 };
 TAILQ_HEAD(models_waiters, models_waiter);
 
+struct auth_key;
+
+/* A request waiting for one of its account's upstream slots. */
+typedef void (*slot_cb)(void *arg, const char *err);
+struct slot_waiter {
+	TAILQ_ENTRY(slot_waiter) entry;
+	struct auth_key	*key;
+	slot_cb		 cb;
+	void		*arg;
+	uint64_t	 since;
+	int		 queued;
+};
+TAILQ_HEAD(slot_waiters, slot_waiter);
+
 struct provider_ops {
 	const char	*name;
 	/* Starts a login (device flow, or a given token); 0 or -1. */
@@ -164,6 +178,15 @@ struct account {
 	struct models_waiters	 mwaiters;
 	struct fetch		*mfetch;
 	struct token_waiter	 mtoken_waiter;
+
+	/* Upstream slots (limits.c). */
+	int64_t			 active;
+	uint64_t		 paused_until;	/* uv_now */
+	struct slot_waiters	 queue;
+	uint64_t		 nqueue;
+	uint64_t		 served_seq;
+	uv_timer_t		 qtimer;
+	int			 closes;
 };
 TAILQ_HEAD(account_list, account);
 
@@ -206,6 +229,23 @@ void	 token_exchange_done(struct account *, const char *token,
 /* Stops the account's token timer and transfer (shutdown/removal). */
 void	 token_stop(struct account *);
 const char *token_state_name(enum token_state);
+
+/* limits.c */
+struct req;
+/* Per-key admission (rpm, tpm, concurrency); 0, or -1 after a 429. */
+int	 limits_admit_key(struct req *);
+/* A request of key k ended, having used tokens. */
+void	 limits_release_key(struct server *, struct auth_key *k,
+	    int64_t tokens);
+/* Gets an upstream slot now (cb called at once) or queues for one. */
+void	 limits_acquire(struct account *, struct slot_waiter *,
+	    struct auth_key *, slot_cb, void *arg);
+void	 limits_cancel(struct account *, struct slot_waiter *);
+/* Frees a slot and starts the next waiter. */
+void	 limits_release(struct account *);
+/* Copilot said 429 + Retry-After: no new upstream calls for ms. */
+void	 limits_pause(struct account *, uint64_t ms);
+void	 limits_stop(struct account *);
 
 /* models.c */
 /*

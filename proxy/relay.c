@@ -39,6 +39,26 @@ relay_close_cb(uv_handle_t *h)
 	free(rl);
 }
 
+/* Returns the tokens a request used (prompt + completion), or 0. */
+static int64_t
+relay_tokens(struct relay *rl)
+{
+	struct json_object	*v;
+	int64_t			 n = 0;
+
+	if (rl->usage == NULL)
+		return (0);
+	if (json_object_object_get_ex(rl->usage, "total_tokens", &v))
+		return (json_object_get_int64(v));
+	if (json_object_object_get_ex(rl->usage, "prompt_tokens", &v) ||
+	    json_object_object_get_ex(rl->usage, "input_tokens", &v))
+		n += json_object_get_int64(v);
+	if (json_object_object_get_ex(rl->usage, "completion_tokens", &v) ||
+	    json_object_object_get_ex(rl->usage, "output_tokens", &v))
+		n += json_object_get_int64(v);
+	return (n);
+}
+
 /* Releases everything but the request; the relay is freed later. */
 static void
 relay_finish(struct relay *rl)
@@ -48,6 +68,12 @@ relay_finish(struct relay *rl)
 	rl->finished = 1;
 	token_cancel(rl->acct, &rl->tw);
 	models_cancel(rl->acct, &rl->mw);
+	limits_cancel(rl->acct, &rl->sw);
+	if (rl->has_slot) {
+		rl->has_slot = 0;
+		limits_release(rl->acct);
+	}
+	limits_release_key(rl->srv, rl->key, relay_tokens(rl));
 	if (rl->xfer != NULL) {
 		upstream_xfer_abort(rl->xfer);
 		rl->xfer = NULL;
@@ -352,6 +378,9 @@ relay_upstream_error(struct relay *rl)
 		    text);
 	else if (rl->retry_after[0] != '\0' &&
 	    strspn(rl->retry_after, "0123456789") == strlen(rl->retry_after)) {
+		if (status == 429)
+			limits_pause(rl->acct, (uint64_t)strtoull(
+			    rl->retry_after, NULL, 10) * 1000);
 		/* Pass Copilot's back-off on: hammering risks the account. */
 		snprintf(hdr, sizeof hdr, "Retry-After: %s\r\n",
 		    rl->retry_after);
@@ -492,6 +521,27 @@ relay_models_cb(struct account *a, void *arg, const char *err)
 	token_get(a, &rl->tw, relay_token_cb, rl);
 }
 
+/* An upstream slot is free (or the wait failed). */
+static void
+relay_slot_cb(void *arg, const char *err)
+{
+	struct relay	*rl = arg;
+	char		 hdr[48];
+	uint64_t	 now;
+
+	if (err != NULL) {
+		now = uv_now(&rl->srv->loop);
+		snprintf(hdr, sizeof hdr, "Retry-After: %llu\r\n",
+		    (unsigned long long)(rl->acct->paused_until > now ?
+		    (rl->acct->paused_until - now + 999) / 1000 : 1));
+		relay_fail_hdr(rl, 429, "account_busy", hdr, "account '%s' "
+		    "is busy: %s", rl->acct->sa.label, err);
+		return;
+	}
+	rl->has_slot = 1;
+	models_get(rl->acct, &rl->mw, relay_models_cb, rl);
+}
+
 struct json_object *
 relay_parse_body(struct req *r)
 {
@@ -561,7 +611,7 @@ relay_start(struct req *r, struct json_object *body,
 	struct relay	*rl;
 	struct account	*a;
 
-	if ((a = relay_account(r)) == NULL) {
+	if ((a = relay_account(r)) == NULL || limits_admit_key(r) != 0) {
 		json_object_put(body);
 		return;
 	}
@@ -577,8 +627,9 @@ relay_start(struct req *r, struct json_object *body,
 	rl->keepalive.data = rl;
 	buf_init(&rl->ubody, RELAY_BODY_MAX);
 	sse_init(&rl->sse, RELAY_EVENT_MAX, relay_sse_cb, rl);
+	rl->key = r->key;
 	r->ctx = rl;
 	r->on_abort = relay_abort_cb;
 	r->on_drain = relay_drain_cb;
-	models_get(a, &rl->mw, relay_models_cb, rl);
+	limits_acquire(a, &rl->sw, r->key, relay_slot_cb, rl);
 }

@@ -46,6 +46,9 @@ struct relay {
 	const struct relay_hooks *hooks;
 	struct token_waiter	 tw;
 	struct models_waiter	 mw;
+	struct slot_waiter	 sw;
+	struct auth_key		*key;		/* admitted against its limits */
+	int			 has_slot;
 	struct json_object	*body;		/* the client's request */
 	char			*model;		/* the Copilot model id */
 	int			 client_stream;	/* the client wants SSE */

@@ -54,6 +54,7 @@ struct auth_key {
 	uint64_t		 req_at;
 	uint64_t		 tok_at;
 	int64_t			 active;
+	uint64_t		 served;	/* fair-queue stamp */
 };
 TAILQ_HEAD(auth_key_list, auth_key);
 #include "provider.h"

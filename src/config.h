@@ -42,6 +42,12 @@ enum config_source {
 	    max_body_bytes, "32MiB", 0, 1024, 1073741824ULL)		\
 	X(LIMITS_MAX_CONNECTIONS, "limits.max_connections", COUNT,	\
 	    max_connections, "1024", 0, 1, 65536)			\
+	X(LIMITS_ACCOUNT_CONCURRENCY, "limits.account_concurrency",	\
+	    COUNT, account_concurrency, "4", 0, 1, 1024)		\
+	X(LIMITS_ACCOUNT_QUEUE, "limits.account_queue", COUNT,		\
+	    account_queue, "64", 0, 0, 100000)				\
+	X(LIMITS_ACCOUNT_QUEUE_WAIT, "limits.account_queue_wait",	\
+	    DURATION, account_queue_wait_ms, "30s", 0, 1, 3600000)	\
 	X(TIMEOUTS_HEADER, "timeouts.header", DURATION,			\
 	    header_timeout_ms, "10s", 0, 10, 3600000)			\
 	X(TIMEOUTS_BODY, "timeouts.body", DURATION, body_timeout_ms,	\
@@ -116,6 +122,9 @@ struct config {
 	uint64_t	 max_headers;
 	uint64_t	 max_body_bytes;
 	uint64_t	 max_connections;
+	uint64_t	 account_concurrency;
+	uint64_t	 account_queue;
+	uint64_t	 account_queue_wait_ms;
 	uint64_t	 header_timeout_ms;
 	uint64_t	 body_timeout_ms;
 	uint64_t	 idle_timeout_ms;
