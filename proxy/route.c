@@ -24,6 +24,17 @@ static const struct route routes[] = {
 	{ "GET", "/v1/models", api_openai_models, 0, API_OPENAI },
 	{ "GET", "/models", api_openai_models, 0, API_OPENAI },
 	{ "GET", "/v1/models/", api_openai_model, ROUTE_PREFIX, API_OPENAI },
+	{ "GET", "/auth/keys", api_admin_keys, ROUTE_ADMIN, API_OPENAI },
+	{ "POST", "/auth/keys", api_admin_keys, ROUTE_ADMIN, API_OPENAI },
+	{ "GET", "/auth/keys/", api_admin_key, ROUTE_ADMIN | ROUTE_PREFIX,
+	    API_OPENAI },
+	{ "POST", "/auth/keys/", api_admin_key, ROUTE_ADMIN | ROUTE_PREFIX,
+	    API_OPENAI },
+	{ "DELETE", "/auth/keys/", api_admin_key, ROUTE_ADMIN | ROUTE_PREFIX,
+	    API_OPENAI },
+	{ "GET", "/accounts", api_admin_accounts, ROUTE_ADMIN, API_OPENAI },
+	{ "DELETE", "/accounts/", api_admin_account, ROUTE_ADMIN | ROUTE_PREFIX,
+	    API_OPENAI },
 	{ "GET", "/models/", api_openai_model, ROUTE_PREFIX, API_OPENAI },
 };
 
@@ -54,9 +65,10 @@ route_classify(struct req *r)
 void
 route_dispatch(struct req *r)
 {
-	char	 allow[128];
-	size_t	 i, off = 0;
-	int	 path_found = 0;
+	struct auth_key	*key;
+	char		 allow[128];
+	size_t		 i, off = 0;
+	int		 path_found = 0;
 
 	for (i = 0; i < NROUTES; i++) {
 		if (!route_match(&routes[i], r->path))
@@ -65,10 +77,13 @@ route_dispatch(struct req *r)
 		if (strcmp(routes[i].method, r->method) == 0) {
 			r->route = &routes[i];
 			r->dialect = routes[i].dialect;
-			if (!(routes[i].flags & ROUTE_PUBLIC) &&
-			    (r->key = auth_check(r, (routes[i].flags &
-			    ROUTE_ADMIN) != 0)) == NULL)
-				return;
+			if (!(routes[i].flags & ROUTE_PUBLIC)) {
+				/* On failure the request is answered and gone. */
+				if ((key = auth_check(r, (routes[i].flags &
+				    ROUTE_ADMIN) != 0)) == NULL)
+					return;
+				r->key = key;
+			}
 			routes[i].handler(r);
 			return;
 		}

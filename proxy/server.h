@@ -232,6 +232,12 @@ void	 api_openai_responses(struct req *);
 void	 api_openai_embeddings(struct req *);
 void	 api_openai_models(struct req *);
 void	 api_openai_model(struct req *);
+/* api-admin.c */
+void	 api_admin_keys(struct req *);
+void	 api_admin_key(struct req *);
+void	 api_admin_accounts(struct req *);
+void	 api_admin_account(struct req *);
+
 /* api-ops.c */
 void	 api_ops_healthz(struct req *);
 

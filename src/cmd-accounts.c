@@ -12,51 +12,13 @@
 
 #include <json-c/json.h>
 
+#include "admin.h"
 #include "cmd.h"
 #include "store.h"
 #include "xmalloc.h"
 
 static const char *const cmd_accounts_json_options[] = { "--json", NULL };
 static const char *const cmd_accounts_no_options[] = { NULL };
-
-/* Formats unix milliseconds as UTC ISO 8601 into buf. */
-static const char *
-cmd_accounts_time(int64_t ms, char *buf, size_t len)
-{
-	time_t		 t = (time_t)(ms / 1000);
-	struct tm	 tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return (buf);
-}
-
-/* Returns a JSON object for an account, without its token. */
-static struct json_object *
-cmd_accounts_json(const struct store_account *a)
-{
-	struct json_object	*o = json_object_new_object();
-	char			 t[32];
-
-	json_object_object_add(o, "id", json_object_new_int64(a->id));
-	json_object_object_add(o, "label", json_object_new_string(a->label));
-	json_object_object_add(o, "provider",
-	    json_object_new_string(a->provider));
-	json_object_object_add(o, "login", json_object_new_string(a->login));
-	json_object_object_add(o, "account_type",
-	    json_object_new_string(a->account_type));
-	json_object_object_add(o, "github_url",
-	    json_object_new_string(a->github_url));
-	json_object_object_add(o, "api_url", json_object_new_string(a->api_url));
-	if (a->copilot_url[0] != '\0')
-		json_object_object_add(o, "copilot_url",
-		    json_object_new_string(a->copilot_url));
-	json_object_object_add(o, "created_at", json_object_new_string(
-	    cmd_accounts_time(a->created_ms, t, sizeof t)));
-	json_object_object_add(o, "updated_at", json_object_new_string(
-	    cmd_accounts_time(a->updated_ms, t, sizeof t)));
-	return (o);
-}
 
 /* Parses the only option, --json; returns 1/0, or -1 on a usage error. */
 static int
@@ -100,7 +62,7 @@ cmd_accounts_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (json) {
 		arr = json_object_new_array();
 		for (i = 0; i < n; i++)
-			json_object_array_add(arr, cmd_accounts_json(&a[i]));
+			json_object_array_add(arr, admin_account_json(&a[i]));
 		printf("%s\n", json_object_to_json_string_ext(arr,
 		    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(arr);
@@ -112,8 +74,8 @@ cmd_accounts_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		for (i = 0; i < n; i++)
 			printf("%-4lld %-20s %-8s %-20s %-12s %s\n",
 			    (long long)a[i].id, a[i].label, a[i].provider,
-			    a[i].login, a[i].account_type, cmd_accounts_time(
-			    a[i].created_ms, t, sizeof t));
+			    a[i].login, a[i].account_type, (admin_time(
+			    a[i].created_ms, t, sizeof t), t));
 	}
 	store_accounts_free(a, n);
 	return (CMD_EXIT_OK);
@@ -153,7 +115,7 @@ cmd_accounts_show_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return (CMD_EXIT_FAIL);
 	if (cmd_accounts_find(ctx, argv[optind], &a) != 0)
 		return (CMD_EXIT_FAIL);
-	o = cmd_accounts_json(&a);
+	o = admin_account_json(&a);
 	if (json)
 		printf("%s\n", json_object_to_json_string_ext(o,
 		    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));

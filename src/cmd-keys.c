@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "cmd.h"
+#include "admin.h"
 #include "keys.h"
 #include "store.h"
 #include "xmalloc.h"
@@ -71,81 +72,6 @@ cmd_keys_audit(struct cmd_ctx *ctx, const char *action, const char *target,
 		    "log: %s\n", cause);
 		free(cause);
 	}
-}
-
-static const char *
-cmd_keys_status(const struct store_key *k)
-{
-	int64_t	 now = cmd_keys_now();
-
-	if (k->revoked_ms != 0)
-		return ("revoked");
-	if (k->expires_ms != 0 && k->expires_ms <= now)
-		return ("expired");
-	if (k->prev_hash != NULL && k->prev_expires_ms > now)
-		return ("rotating");
-	return ("active");
-}
-
-static void
-cmd_keys_time(int64_t ms, char *buf, size_t len)
-{
-	time_t		 t = (time_t)(ms / 1000);
-	struct tm	 tm;
-
-	if (ms == 0) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void
-cmd_keys_add_time(struct json_object *o, const char *name, int64_t ms)
-{
-	char	 t[32];
-
-	if (ms == 0) {
-		json_object_object_add(o, name, NULL);
-		return;
-	}
-	cmd_keys_time(ms, t, sizeof t);
-	json_object_object_add(o, name, json_object_new_string(t));
-}
-
-/* Returns a JSON object for a key (never its hash). */
-static struct json_object *
-cmd_keys_json(const struct store_key *k, const char *secret)
-{
-	struct json_object	*o = json_object_new_object();
-
-	json_object_object_add(o, "id", json_object_new_string(k->id));
-	if (secret != NULL)
-		json_object_object_add(o, "secret",
-		    json_object_new_string(secret));
-	json_object_object_add(o, "prefix", json_object_new_string(k->prefix));
-	json_object_object_add(o, "label", json_object_new_string(
-	    k->label != NULL ? k->label : ""));
-	json_object_object_add(o, "tier", json_object_new_string(k->tier));
-	json_object_object_add(o, "status",
-	    json_object_new_string(cmd_keys_status(k)));
-	json_object_object_add(o, "account_id", k->account_id > 0 ?
-	    json_object_new_int64(k->account_id) : NULL);
-	json_object_object_add(o, "models", json_object_new_string(
-	    k->models != NULL ? k->models : ""));
-	json_object_object_add(o, "rpm", json_object_new_int64(k->rpm));
-	json_object_object_add(o, "tpm", json_object_new_int64(k->tpm));
-	json_object_object_add(o, "max_concurrent",
-	    json_object_new_int64(k->max_concurrent));
-	cmd_keys_add_time(o, "expires_at", k->expires_ms);
-	cmd_keys_add_time(o, "created_at", k->created_ms);
-	cmd_keys_add_time(o, "last_used_at", k->last_used_ms);
-	cmd_keys_add_time(o, "rotated_at", k->rotated_ms);
-	cmd_keys_add_time(o, "revoked_at", k->revoked_ms);
-	cmd_keys_add_time(o, "previous_secret_valid_until",
-	    k->prev_hash != NULL ? k->prev_expires_ms : 0);
-	return (o);
 }
 
 static void
@@ -212,7 +138,7 @@ cmd_keys_make(struct cmd_ctx *ctx, struct store_key *k, int json,
 	}
 	cmd_keys_audit(ctx, action, id, k->tier);
 	if (json)
-		cmd_keys_print_json(cmd_keys_json(k, secret));
+		cmd_keys_print_json(admin_key_json(k, secret));
 	else
 		cmd_keys_print_secret(k, secret, "Created key");
 	explicit_bzero(secret, sizeof secret);
@@ -360,7 +286,7 @@ cmd_keys_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	} else if (json) {
 		arr = json_object_new_array();
 		for (i = 0; i < n; i++)
-			json_object_array_add(arr, cmd_keys_json(&k[i], NULL));
+			json_object_array_add(arr, admin_key_json(&k[i], NULL));
 		cmd_keys_print_json(arr);
 	} else if (n == 0)
 		printf("no keys: create one with 'copilot-gw keys create'\n");
@@ -368,11 +294,11 @@ cmd_keys_list_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		printf("%-20s %-16s %-6s %-8s %-14s %-9s %s\n", "ID", "LABEL",
 		    "TIER", "ACCOUNT", "SECRET", "STATUS", "LAST USED");
 		for (i = 0; i < n; i++) {
-			cmd_keys_time(k[i].last_used_ms, t, sizeof t);
+			admin_time(k[i].last_used_ms, t, sizeof t);
 			printf("%-20s %-16s %-6s %-8lld %-14s %-9s %s\n",
 			    k[i].id, k[i].label, k[i].tier,
 			    (long long)k[i].account_id, k[i].prefix,
-			    cmd_keys_status(&k[i]), t);
+			    admin_key_status(&k[i]), t);
 		}
 	}
 	store_keys_free(k, n);
@@ -428,7 +354,7 @@ cmd_keys_show_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return (cmd_usage(ctx));
 	if (cmd_prepare(ctx) != 0 || cmd_keys_find(ctx, argv[optind], &k) != 0)
 		return (CMD_EXIT_FAIL);
-	o = cmd_keys_json(&k, NULL);
+	o = admin_key_json(&k, NULL);
 	if (json)
 		cmd_keys_print_json(o);
 	else {
@@ -528,7 +454,7 @@ cmd_keys_rotate_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	free(k.prefix);
 	k.prefix = xstrdup(prefix);
 	if (json)
-		cmd_keys_print_json(cmd_keys_json(&k, secret));
+		cmd_keys_print_json(admin_key_json(&k, secret));
 	else {
 		cmd_keys_print_secret(&k, secret, "Rotated key");
 		if (grace > 0)
