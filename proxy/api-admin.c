@@ -483,3 +483,121 @@ api_admin_account(struct req *r)
 	}
 	admin_run(r, admin_account_remove_fn, id, NULL);
 }
+
+/*
+ * GET /auth/device/status/{tx}: pending, expired, denied, failed, or
+ * complete. The first read of a complete login creates a client key
+ * bound to the new account and shows its secret, once.
+ */
+static void
+admin_device_status_fn(struct admin_job *j, struct store *st)
+{
+	struct store_device	 d;
+	struct store_account	 a;
+	struct store_key	 k;
+	char			 secret[KEYS_SECRET_LEN + 1];
+	char			 id[KEYS_ID_LEN + 1], hash[KEYS_HASH_LEN + 1];
+	char			 prefix[32], num[32], *cause = NULL;
+	const char		*status;
+	int			 rc;
+
+	if ((rc = store_device_get(st, j->target, &d, &cause)) != 0) {
+		admin_fail(j, rc == 1 ? 404 : 500, rc == 1 ? "tx_not_found" :
+		    "store_error", rc == 1 ? xasprintf("no device login '%s'",
+		    j->target) : cause);
+		return;
+	}
+	status = d.status;
+	if (strcmp(status, "pending") == 0 && d.expires_ms <= admin_now_ms())
+		status = "expired";
+	j->out = json_object_new_object();
+	json_object_object_add(j->out, "tx_id", json_object_new_string(d.id));
+	json_object_object_add(j->out, "status",
+	    json_object_new_string(status));
+	if (d.error != NULL && strcmp(status, "complete") != 0)
+		json_object_object_add(j->out, "error",
+		    json_object_new_string(d.error));
+	if (strcmp(status, "complete") != 0 || d.account_id == 0) {
+		store_device_release(&d);
+		return;
+	}
+	snprintf(num, sizeof num, "%lld", (long long)d.account_id);
+	if (store_accounts_get(st, num, &a, &cause) == 0) {
+		json_object_object_add(j->out, "account",
+		    admin_account_json(&a));
+		store_account_release(&a);
+	} else
+		free(cause);
+	cause = NULL;
+	if (d.key_id != NULL) {
+		/* Already handed out: never shown again. */
+		json_object_object_add(j->out, "key_id",
+		    json_object_new_string(d.key_id));
+		store_device_release(&d);
+		return;
+	}
+	if (keys_generate(secret, id) != 0) {
+		admin_fail(j, 500, "internal", xstrdup("no randomness"));
+		store_device_release(&d);
+		return;
+	}
+	/* Claim first, so two readers cannot both get a key. */
+	if ((rc = store_device_set_key(st, d.id, id, &cause)) != 0) {
+		explicit_bzero(secret, sizeof secret);
+		if (rc == -1)
+			admin_fail(j, 500, "store_error", cause);
+		store_device_release(&d);
+		return;
+	}
+	keys_hash(secret, hash);
+	keys_mask(secret, prefix, sizeof prefix);
+	memset(&k, 0, sizeof k);
+	k.id = id;
+	k.hash = hash;
+	k.prefix = prefix;
+	k.label = d.label != NULL ? d.label : (char *)"device-login";
+	k.tier = (char *)"client";
+	k.account_id = d.account_id;
+	k.created_ms = admin_now_ms();
+	if (store_keys_insert(st, &k, &cause) != 0) {
+		explicit_bzero(secret, sizeof secret);
+		admin_fail(j, 500, "store_error", cause);
+		store_device_release(&d);
+		return;
+	}
+	admin_audit(j, st, "key.create", id, "device login");
+	json_object_object_add(j->out, "key", admin_key_json(&k, secret));
+	explicit_bzero(secret, sizeof secret);
+	j->reload = 1;
+	store_device_release(&d);
+}
+
+void
+api_admin_device_start(struct req *r)
+{
+	struct json_object	*in;
+
+	if (admin_body(r, &in) != 0)
+		return;
+	if (in == NULL) {
+		req_error(r, 400, "missing_field", "the body needs "
+		    "{\"provider\": \"github\"}");
+		return;
+	}
+	reqlog_audit(r->srv->reqlog, r->key != NULL ? r->key->id :
+	    "anonymous", "login.start", "", "http");
+	login_start_http(r, in);
+	json_object_put(in);
+}
+
+void
+api_admin_device_status(struct req *r)
+{
+	const char	*tx = r->path + strlen("/auth/device/status/");
+
+	if (strncmp(tx, "tx_", 3) != 0 || strchr(tx, '/') != NULL) {
+		req_error(r, 404, "tx_not_found", "no device login '%s'", tx);
+		return;
+	}
+	admin_run(r, admin_device_status_fn, tx, NULL);
+}

@@ -19,8 +19,13 @@
 #include "store.h"
 #include "xmalloc.h"
 
+#include <openssl/rand.h>
+
 static void	login_finish(struct login *, int rc, const char *err,
 		    struct json_object *data);
+static void	login_device_save(struct login *, const char *user_code,
+		    const char *uri, int64_t expires_in);
+static void	login_device_finish(struct login *, int rc, const char *err);
 
 static const char *
 login_param(struct json_object *p, const char *key)
@@ -77,6 +82,7 @@ login_close_cb(uv_handle_t *h)
 	free(l->device_code);
 	free(l->login_name);
 	free(l->save_err);
+	free(l->tx_id);
 	free(l);
 }
 
@@ -129,6 +135,10 @@ login_code(struct login *l, const char *user_code, const char *uri,
 	if (expires_in <= 0)
 		expires_in = 900;
 	l->deadline = uv_now(&l->srv->loop) + (uint64_t)expires_in * 1000;
+	if (l->tx_id != NULL) {
+		login_device_save(l, user_code, uri, expires_in);
+		return;
+	}
 	d = json_object_new_object();
 	json_object_object_add(d, "user_code", json_object_new_string(
 	    user_code));
@@ -233,6 +243,23 @@ login_succeeded(struct login *l, const char *login_name, const char *gh_token)
 }
 
 void
+login_failed_as(struct login *l, const char *status, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	l->fail_status = status;
+	log_ev(LOG_LEVEL_WARN, NULL, "login failed", LF_STR("error", msg));
+	reqlog_audit(l->srv->reqlog, "login", "login.fail", l->ops != NULL ?
+	    l->ops->name : "", msg);
+	login_finish(l, -1, msg, NULL);
+	free(msg);
+}
+
+void
 login_failed(struct login *l, const char *fmt, ...)
 {
 	va_list	 ap;
@@ -263,7 +290,14 @@ login_finish(struct login *l, int rc, const char *err,
 		fetch_cancel(l->fetch);
 		l->fetch = NULL;
 	}
-	server_event_data(l->srv, MSG_EV_LOGIN_DONE, l->corr, rc, err, data);
+	if (l->tx_id != NULL) {
+		/* At shutdown a pending HTTP login stays pending: resumed. */
+		if (!l->srv->shutting_down || l->start_req != NULL)
+			login_device_finish(l, rc, err);
+		json_object_put(data);
+	} else
+		server_event_data(l->srv, MSG_EV_LOGIN_DONE, l->corr, rc, err,
+		    data);
 	TAILQ_REMOVE(&l->srv->logins, l, entry);
 	uv_close((uv_handle_t *)&l->timer, login_close_cb);
 }
@@ -288,4 +322,294 @@ void
 login_shutdown(struct server *srv)
 {
 	login_cancel(srv, 0);
+}
+
+/*
+ * Logins started over HTTP (POST /auth/device/start). The transaction is
+ * saved in the store when the code arrives, so a restart resumes it, and
+ * its outcome is saved when it ends; GET /auth/device/status reads it.
+ */
+struct device_job {
+	struct server		*srv;
+	uv_work_t		 work;
+	struct store_device	 d;
+	struct req		*req;		/* answered after the save */
+	int			 finish;	/* 0 save, 1 outcome */
+	char			*status;
+	char			*error;
+	int64_t			 account_id;
+	char			*err;
+	struct store_device	*rows;		/* resume: pending rows */
+	size_t			 nrows;
+};
+
+static void
+device_job_work_cb(uv_work_t *w)
+{
+	struct device_job	*j = w->data;
+	struct store		*st;
+
+	if ((st = store_open(j->srv->paths.db_file, STORE_RW, &j->err)) ==
+	    NULL)
+		return;
+	if (j->finish)
+		store_device_finish(st, j->d.id, j->status, j->error,
+		    j->account_id, &j->err);
+	else
+		store_device_insert(st, &j->d, &j->err);
+	store_close(st);
+}
+
+static void
+device_job_after_cb(uv_work_t *w, int status)
+{
+	struct device_job	*j = w->data;
+	struct json_object	*o;
+	struct req		*r = j->req;
+	char			*msg;
+
+	if (r != NULL) {
+		if (r->conn == NULL)
+			req_abandon(r);
+		else if (j->err != NULL)
+			req_error(r, 500, "store_error", "cannot save the login: "
+			    "%s", j->err);
+		else {
+			o = json_object_new_object();
+			json_object_object_add(o, "tx_id",
+			    json_object_new_string(j->d.id));
+			json_object_object_add(o, "user_code",
+			    json_object_new_string(j->d.user_code));
+			json_object_object_add(o, "verification_uri",
+			    json_object_new_string(j->d.verification_uri));
+			json_object_object_add(o, "expires_in",
+			    json_object_new_int64((j->d.expires_ms -
+			    j->d.created_ms) / 1000));
+			json_object_object_add(o, "interval",
+			    json_object_new_int64(j->d.interval_s));
+			msg = xasprintf("Open %s and enter the code %s, then "
+			    "poll GET /auth/device/status/%s",
+			    j->d.verification_uri, j->d.user_code, j->d.id);
+			json_object_object_add(o, "message",
+			    json_object_new_string(msg));
+			free(msg);
+			req_respond_json(r, 201, o);
+		}
+	} else if (j->err != NULL)
+		log_ev(LOG_LEVEL_ERROR, NULL, "cannot save a device login",
+		    LF_STR("tx", j->d.id), LF_STR("error", j->err));
+	store_device_release(&j->d);
+	free(j->status);
+	free(j->error);
+	free(j->err);
+	free(j);
+}
+
+static void
+device_job_queue(struct device_job *j)
+{
+	j->work.data = j;
+	if (uv_queue_work(&j->srv->loop, &j->work, device_job_work_cb,
+	    device_job_after_cb) != 0) {
+		j->err = xstrdup("cannot queue the store write");
+		device_job_after_cb(&j->work, 0);
+	}
+}
+
+static void
+login_device_save(struct login *l, const char *user_code, const char *uri,
+    int64_t expires_in)
+{
+	struct device_job	*j = xcalloc(1, sizeof *j);
+	int64_t			 now = server_wall_ms();
+
+	j->srv = l->srv;
+	j->d.id = xstrdup(l->tx_id);
+	j->d.provider = xstrdup(l->ops->name);
+	j->d.label = l->label != NULL ? xstrdup(l->label) : NULL;
+	j->d.account_type = xstrdup(l->account_type);
+	j->d.github_url = xstrdup(l->github_url);
+	j->d.api_url = xstrdup(l->api_url);
+	j->d.device_code = xstrdup(l->device_code);
+	j->d.user_code = xstrdup(user_code);
+	j->d.verification_uri = xstrdup(uri);
+	j->d.interval_s = l->interval_s;
+	j->d.created_ms = now;
+	j->d.expires_ms = now + expires_in * 1000;
+	j->req = l->start_req;
+	if (j->req != NULL) {
+		j->req->on_abort = NULL;
+		j->req->ctx = NULL;
+	}
+	l->start_req = NULL;
+	device_job_queue(j);
+}
+
+static void
+login_device_finish(struct login *l, int rc, const char *err)
+{
+	struct device_job	*j;
+	struct req		*r = l->start_req;
+
+	if (r != NULL) {
+		/* It failed before a code was had: answer the start call. */
+		l->start_req = NULL;
+		r->on_abort = NULL;
+		r->ctx = NULL;
+		if (r->conn == NULL)
+			req_abandon(r);
+		else
+			req_error(r, 502, "login_failed", "%s", err != NULL ?
+			    err : "the login failed");
+		return;
+	}
+	j = xcalloc(1, sizeof *j);
+	j->srv = l->srv;
+	j->finish = 1;
+	j->d.id = xstrdup(l->tx_id);
+	j->status = xstrdup(rc == 0 ? "complete" : l->fail_status != NULL ?
+	    l->fail_status : "failed");
+	j->error = err != NULL ? xstrdup(err) : NULL;
+	j->account_id = rc == 0 ? l->sa.id : 0;
+	device_job_queue(j);
+}
+
+static void
+login_http_abort_cb(struct req *r)
+{
+	struct login	*l = r->ctx;
+
+	/* The caller left before seeing the code: drop the login. */
+	l->start_req = NULL;
+	req_abandon(r);
+	login_finish(l, -2, "the caller went away", NULL);
+}
+
+void
+login_start_http(struct req *r, struct json_object *p)
+{
+	struct login	*l;
+	const char	*v;
+	unsigned char	 rnd[9];
+	char		 id[32];
+	size_t		 i;
+
+	if ((v = login_param(p, "provider")) == NULL ||
+	    strcmp(v, "github") != 0) {
+		req_error(r, 400, "invalid_field", "'provider' must be "
+		    "\"github\"");
+		return;
+	}
+	v = login_param(p, "account_type");
+	if (v != NULL && !login_type_ok(v)) {
+		req_error(r, 400, "invalid_field", "'account_type' must match "
+		    "[a-z0-9-]+");
+		return;
+	}
+	if ((v = login_param(p, "label")) != NULL &&
+	    (*v == '\0' || strlen(v) > 64)) {
+		req_error(r, 400, "invalid_field", "'label' must be 1 to 64 "
+		    "characters");
+		return;
+	}
+	if (RAND_bytes(rnd, sizeof rnd) != 1) {
+		req_error(r, 500, "internal", "no randomness");
+		return;
+	}
+	memcpy(id, "tx_", 3);
+	for (i = 0; i < sizeof rnd; i++)
+		snprintf(id + 3 + 2 * i, 3, "%02x", rnd[i]);
+	l = xcalloc(1, sizeof *l);
+	l->srv = r->srv;
+	l->ops = &provider_github_ops;
+	l->tx_id = xstrdup(id);
+	l->start_req = r;
+	uv_timer_init(&r->srv->loop, &l->timer);
+	l->timer.data = l;
+	TAILQ_INSERT_TAIL(&r->srv->logins, l, entry);
+	v = login_param(p, "account_type");
+	l->account_type = xstrdup(v != NULL ? v : "individual");
+	if ((v = login_param(p, "label")) != NULL)
+		l->label = xstrdup(v);
+	l->github_url = login_base(r->srv->cfg.github_url);
+	l->api_url = login_base(r->srv->cfg.github_api_url);
+	r->ctx = l;
+	r->on_abort = login_http_abort_cb;
+	log_ev(LOG_LEVEL_INFO, r->rid, "login started over HTTP",
+	    LF_STR("tx", l->tx_id), LF_STR("github_url", l->github_url));
+	if (l->ops->login_start(l) != 0)
+		login_finish(l, -1, "cannot start the login request", NULL);
+}
+
+static void
+login_resume_work_cb(uv_work_t *w)
+{
+	struct device_job	*j = w->data;
+	struct store		*st;
+	struct store_device	*rows = NULL;
+	size_t			 n = 0;
+
+	if ((st = store_open(j->srv->paths.db_file, STORE_RO, &j->err)) ==
+	    NULL)
+		return;
+	if (store_device_pending(st, server_wall_ms(), &rows, &n, &j->err) ==
+	    0) {
+		j->rows = rows;
+		j->nrows = n;
+	}
+	store_close(st);
+}
+
+static void
+login_resume_after_cb(uv_work_t *w, int status)
+{
+	struct device_job	*j = w->data;
+	struct store_device	*rows = j->rows;
+	size_t			 n = j->nrows, i;
+	struct login		*l;
+	int64_t			 now = server_wall_ms();
+
+	if (j->err != NULL)
+		log_ev(LOG_LEVEL_WARN, NULL, "cannot resume device logins",
+		    LF_STR("error", j->err));
+	for (i = 0; i < n && !j->srv->shutting_down; i++) {
+		l = xcalloc(1, sizeof *l);
+		l->srv = j->srv;
+		l->ops = provider_find(rows[i].provider);
+		if (l->ops == NULL || l->ops->login_resume == NULL) {
+			free(l);
+			continue;
+		}
+		l->tx_id = xstrdup(rows[i].id);
+		uv_timer_init(&j->srv->loop, &l->timer);
+		l->timer.data = l;
+		TAILQ_INSERT_TAIL(&j->srv->logins, l, entry);
+		l->account_type = xstrdup(rows[i].account_type);
+		l->label = rows[i].label != NULL ? xstrdup(rows[i].label) :
+		    NULL;
+		l->github_url = xstrdup(rows[i].github_url);
+		l->api_url = xstrdup(rows[i].api_url);
+		l->device_code = xstrdup(rows[i].device_code);
+		l->interval_s = (int)rows[i].interval_s;
+		l->deadline = uv_now(&j->srv->loop) +
+		    (uint64_t)(rows[i].expires_ms - now);
+		log_ev(LOG_LEVEL_INFO, NULL, "resuming a device login",
+		    LF_STR("tx", l->tx_id));
+		l->ops->login_resume(l);
+	}
+	store_devices_free(rows, n);
+	free(j->err);
+	free(j);
+}
+
+void
+login_resume_all(struct server *srv)
+{
+	struct device_job	*j = xcalloc(1, sizeof *j);
+
+	j->srv = srv;
+	j->work.data = j;
+	if (uv_queue_work(&srv->loop, &j->work, login_resume_work_cb,
+	    login_resume_after_cb) != 0)
+		free(j);
 }

@@ -186,10 +186,10 @@ github_poll_answer_cb(void *arg, int status, const char *body, size_t len,
 		login_schedule(l, (uint64_t)l->interval_s * 1000,
 		    github_poll_cb);
 	} else if (e != NULL && strcmp(e, "expired_token") == 0)
-		login_failed(l, "the code expired before it was entered: run "
+		login_failed_as(l, "expired", "the code expired before it was entered: run "
 		    "'copilot-gw login github' again");
 	else if (e != NULL && strcmp(e, "access_denied") == 0)
-		login_failed(l, "access was denied in the browser: the login "
+		login_failed_as(l, "denied", "access was denied in the browser: the login "
 		    "was cancelled");
 	else {
 		why = github_describe(status, body, len, err);
@@ -206,7 +206,7 @@ github_poll_cb(uv_timer_t *t)
 	char		*form, *url;
 
 	if (uv_now(&l->srv->loop) >= l->deadline) {
-		login_failed(l, "the code expired before it was entered: run "
+		login_failed_as(l, "expired", "the code expired before it was entered: run "
 		    "'copilot-gw login github' again");
 		return;
 	}
@@ -446,9 +446,18 @@ github_api_headers(struct account *a, struct upstream_xfer *x, int vision,
 		upstream_xfer_header(x, "copilot-vision-request", "true");
 }
 
+/* Resumes polling a device code saved before a restart. */
+static int
+github_login_resume(struct login *l)
+{
+	login_schedule(l, (uint64_t)l->interval_s * 1000, github_poll_cb);
+	return (0);
+}
+
 const struct provider_ops provider_github_ops = {
 	.name = "github",
 	.login_start = github_login_start,
+	.login_resume = github_login_resume,
 	.token_refresh = github_token_refresh,
 	.api_headers = github_api_headers,
 };

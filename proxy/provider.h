@@ -69,6 +69,9 @@ struct login {
 	char			*save_err;
 	char			*audit_err;
 	int			 audit_failed;
+	char			*tx_id;		/* started over HTTP */
+	struct req		*start_req;	/* waiting for the code */
+	const char		*fail_status;	/* expired, denied, failed */
 };
 TAILQ_HEAD(login_list, login);
 
@@ -86,6 +89,13 @@ void	 login_succeeded(struct login *, const char *login_name,
 	    const char *gh_token);
 void	 login_failed(struct login *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* login_failed with an outcome for HTTP status: expired or denied. */
+void	 login_failed_as(struct login *, const char *status,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* POST /auth/device/start: a login whose code answers the request. */
+void	 login_start_http(struct req *, struct json_object *params);
+/* Resumes the HTTP logins still pending in the store (at start). */
+void	 login_resume_all(struct server *);
 /* Cancels every login at shutdown. */
 void	 login_shutdown(struct server *);
 
@@ -137,6 +147,8 @@ struct provider_ops {
 	const char	*name;
 	/* Starts a login (device flow, or a given token); 0 or -1. */
 	int		(*login_start)(struct login *);
+	/* Resumes polling a saved device code (after a restart). */
+	int		(*login_resume)(struct login *);
 	/* Starts a token exchange for the account. */
 	void		(*token_refresh)(struct account *);
 	/* Adds the provider's headers for an API call. */

@@ -237,6 +237,8 @@ proxy_main(void *arg)
 		    srv->paths.config_file), LF_STR("database",
 		    srv->paths.db_file));
 	accounts_watch_start(srv);
+	if (!srv->no_listen)
+		login_resume_all(srv);
 	server_event(srv, MSG_EV_STARTED, 0, srv->address);
 	p->exit_status = proxy_run_loop(p);
 	cfgwatch_free(srv->cfgwatch);

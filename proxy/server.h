@@ -237,6 +237,8 @@ void	 api_admin_keys(struct req *);
 void	 api_admin_key(struct req *);
 void	 api_admin_accounts(struct req *);
 void	 api_admin_account(struct req *);
+void	 api_admin_device_start(struct req *);
+void	 api_admin_device_status(struct req *);
 
 /* api-ops.c */
 void	 api_ops_healthz(struct req *);

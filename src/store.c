@@ -95,6 +95,25 @@ static const char *const store_migrations[] = {
 	"  detail TEXT NOT NULL DEFAULT ''"
 	");"
 	"CREATE INDEX audit_ts ON audit(ts_ms);",
+	/* 4: device-code logins started over HTTP (survive a restart). */
+	"CREATE TABLE device_tx ("
+	"  id TEXT PRIMARY KEY,"
+	"  provider TEXT NOT NULL,"
+	"  label TEXT,"
+	"  account_type TEXT NOT NULL,"
+	"  github_url TEXT NOT NULL,"
+	"  api_url TEXT NOT NULL,"
+	"  device_code TEXT NOT NULL,"
+	"  user_code TEXT NOT NULL,"
+	"  verification_uri TEXT NOT NULL,"
+	"  interval_s INTEGER NOT NULL,"
+	"  expires_ms INTEGER NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'pending',"
+	"  error TEXT,"
+	"  account_id INTEGER,"
+	"  key_id TEXT,"
+	"  created_ms INTEGER NOT NULL"
+	");",
 };
 
 #define STORE_NMIGRATIONS \

@@ -161,6 +161,44 @@ int64_t		 store_keys_count_admin(struct store *);
 int		 store_keys_touch(struct store *, char *const *ids, size_t n,
 		    int64_t ms, char **cause);
 
+/* A device-code login started over HTTP (strings owned when read). */
+struct store_device {
+	char	*id;		/* tx_... */
+	char	*provider;
+	char	*label;		/* may be NULL */
+	char	*account_type;
+	char	*github_url;
+	char	*api_url;
+	char	*device_code;
+	char	*user_code;
+	char	*verification_uri;
+	int64_t	 interval_s;
+	int64_t	 expires_ms;
+	char	*status;	/* pending, complete, expired, denied, failed */
+	char	*error;
+	int64_t	 account_id;
+	char	*key_id;	/* the key handed out on completion */
+	int64_t	 created_ms;
+};
+
+void		 store_device_release(struct store_device *);
+void		 store_devices_free(struct store_device *, size_t n);
+int		 store_device_insert(struct store *, const struct store_device *,
+		    char **cause);
+/* Sets the outcome of a transaction. */
+int		 store_device_finish(struct store *, const char *id,
+		    const char *status, const char *error, int64_t account_id,
+		    char **cause);
+/* 0 found, 1 not found, -1 error. */
+int		 store_device_get(struct store *, const char *id,
+		    struct store_device *out, char **cause);
+/* Lists pending transactions that have not expired. */
+int		 store_device_pending(struct store *, int64_t now_ms,
+		    struct store_device **out, size_t *n, char **cause);
+/* Records the key handed out: 0 done, 1 already handed out, -1 error. */
+int		 store_device_set_key(struct store *, const char *id,
+		    const char *key_id, char **cause);
+
 /* One audit entry (strings borrowed on insert, owned when listed). */
 struct store_audit {
 	int64_t	 ts_ms;
