@@ -2,14 +2,18 @@
 #
 # bash completion for copilot-gw(1). The words are static and follow
 # `copilot-gw help --list-commands`; tests/lint/drift.sh checks that every
-# command and option it prints appears here.
+# command and option it prints appears here. Key ids and labels are asked
+# of the binary itself (`copilot-gw keys list --names`), with the global
+# options of the command line, as git asks git.
 
-_copilot_gw_commands="serve login accounts config doctor version help"
+_copilot_gw_commands="serve login accounts keys audit config doctor version
+help"
 _copilot_gw_global_opts="--config --help --home --set --version"
 _copilot_gw_levels="debug info warn error"
-_copilot_gw_keys="listen.host listen.port listen.allow_remote log.level
-limits.max_header_bytes limits.max_headers limits.max_body_bytes
-limits.max_connections timeouts.header timeouts.body timeouts.idle
+_copilot_gw_keys="listen.host listen.port listen.allow_remote auth.enabled
+log.level limits.max_header_bytes limits.max_headers limits.max_body_bytes
+limits.max_connections limits.account_concurrency limits.account_queue
+limits.account_queue_wait timeouts.header timeouts.body timeouts.idle
 timeouts.write timeouts.shutdown timeouts.upstream_connect
 timeouts.upstream_idle timeouts.stream_keepalive upstreams.github.github_url
 upstreams.github.api_url upstreams.github.copilot_url
@@ -27,6 +31,13 @@ _copilot_gw_options()
 			    --token-stdin" ;;
 	"accounts list" | "accounts show") echo "--json" ;;
 	"accounts remove") echo "" ;;
+	"keys create")	echo "--account --expires --json --label
+			    --max-concurrent --models --rpm --tier --tpm" ;;
+	"keys list")	echo "--json --names" ;;
+	"keys show" | "keys recover-admin") echo "--json" ;;
+	"keys label" | "keys revoke") echo "" ;;
+	"keys rotate")	echo "--grace --json" ;;
+	audit)		echo "--json --since" ;;
 	"config show")	echo "--json" ;;
 	"config path")	echo "" ;;
 	doctor)		echo "--json --timeout" ;;
@@ -41,6 +52,7 @@ _copilot_gw_subcommands()
 	case "$1" in
 	login)		echo "github" ;;
 	accounts)	echo "list show remove" ;;
+	keys)		echo "create list show label rotate revoke recover-admin" ;;
 	config)		echo "show path" ;;
 	esac
 }
@@ -58,7 +70,7 @@ _copilot_gw_set()
 	key=${cur%%=*}
 	case "$key" in
 	log.level)		values=$_copilot_gw_levels ;;
-	listen.allow_remote)	values="true false" ;;
+	listen.allow_remote | auth.enabled) values="true false" ;;
 	*)			return ;;
 	esac
 	COMPREPLY=($(compgen -W "$values" -- "${cur#*=}"))
@@ -70,10 +82,21 @@ _copilot_gw_set()
 	fi
 }
 
+# Prints the ids and labels of the live keys, asking the binary with the
+# global options given on the command line (so that --home is honoured).
+_copilot_gw_key_names()
+{
+	local bin=$1
+
+	shift
+	[[ $bin == "~/"* ]] && bin=$HOME/${bin#"~/"}
+	"$bin" "$@" keys list --names 2>/dev/null
+}
+
 _copilot_gw()
 {
-	local line cur prev cmd="" sub="" i w nwords
-	local -a words
+	local line cur prev cmd="" sub="" i w nwords npos=0
+	local -a words globals=()
 
 	# Split the line ourselves so that '=' and ':' stay inside words.
 	line=${COMP_LINE:0:COMP_POINT}
@@ -90,12 +113,27 @@ _copilot_gw()
 		w=${words[i]}
 		if [[ -z $cmd ]]; then
 			case "$w" in
-			--home | --config | --set) ((i++)) ;;
+			--home | --config | --set)
+				globals+=("$w" "${words[i + 1]}")
+				((i++))
+				;;
+			--home=* | --config=* | --set=*) globals+=("$w") ;;
 			-*) ;;
 			*) cmd=$w ;;
 			esac
 		elif [[ -z $sub && -n $(_copilot_gw_subcommands "$cmd") ]]; then
 			[[ $w != -* ]] && sub=$w
+		elif [[ -n $sub || -z $(_copilot_gw_subcommands "$cmd") ]]; then
+			# An operand, unless it is an option or its value.
+			case "$w" in
+			--account | --expires | --label | --max-concurrent | \
+			    --models | --rpm | --tier | --tpm | --grace | \
+			    --since | --listen | --log-level | --timeout | \
+			    --account-type | --api-url | --github-url)
+				((i++)) ;;
+			-*) ;;
+			*) ((npos++)) ;;
+			esac
 		fi
 	done
 
@@ -133,7 +171,15 @@ _copilot_gw()
 			return
 		}
 		;;
-	--listen | --timeout | --api-url | --github-url | --label)
+	--tier)
+		[[ $cmd == keys ]] && {
+			COMPREPLY=($(compgen -W "admin client" -- "$cur"))
+			return
+		}
+		;;
+	--listen | --timeout | --api-url | --github-url | --label | \
+	    --account | --expires | --max-concurrent | --models | --rpm | \
+	    --tpm | --grace | --since)
 		[[ -n $cmd ]] && return
 		;;
 	esac
@@ -165,6 +211,22 @@ _copilot_gw()
 		    -- "$cur"))
 		return
 	fi
+
+	# keys show, label, rotate and revoke take a key's id or label first.
+	case "$cmd" in
+	"keys show" | "keys label" | "keys rotate" | "keys revoke")
+		if ((npos == 0)); then
+			local IFS=$'\n'
+			COMPREPLY=($(compgen -W \
+			    "$(_copilot_gw_key_names "${words[0]}" \
+			    "${globals[@]}")" -- "$cur"))
+			# A label may hold spaces.
+			((${#COMPREPLY[@]})) &&
+			    COMPREPLY=($(printf '%q\n' "${COMPREPLY[@]}"))
+		fi
+		return
+		;;
+	esac
 
 	# help takes a command and, for one with subcommands, a subcommand.
 	if [[ $cmd == help ]]; then
