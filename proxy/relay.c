@@ -562,10 +562,14 @@ relay_parse_body(struct req *r)
 	json_tokener_free(tok);
 	if (o == NULL || jerr != json_tokener_success) {
 		json_object_put(o);
-		req_error(r, 400, "invalid_json", "invalid JSON in the request "
-		    "body at byte %zu: %s", off, json_tokener_error_desc(
-		    jerr == json_tokener_success ? json_tokener_continue :
-		    jerr));
+		if (jerr == json_tokener_continue || jerr == json_tokener_success)
+			req_error(r, 400, "invalid_json", "invalid JSON in the "
+			    "request body: it ends early, at byte %zu",
+			    r->body.len);
+		else
+			req_error(r, 400, "invalid_json", "invalid JSON in the "
+			    "request body at byte %zu: %s", off,
+			    json_tokener_error_desc(jerr));
 		return (NULL);
 	}
 	if (off < r->body.len && strspn(r->body.data + off, " \t\r\n") !=

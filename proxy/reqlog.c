@@ -189,7 +189,8 @@ reqlog_work_cb(uv_work_t *w)
 		rl->frc = -1;
 		return;
 	}
-	rows = xcalloc(rl->fn, sizeof *rows);
+	/* A flush may carry only audit rows or key touches. */
+	rows = rl->fn > 0 ? xcalloc(rl->fn, sizeof *rows) : NULL;
 	for (i = 0; i < rl->fn; i++) {
 		rows[i].ts_ms = rl->frows[i].ts_ms;
 		rows[i].request_id = rl->frows[i].rid;

@@ -274,6 +274,17 @@ store_accounts_get(struct store *s, const char *key, struct store_account *out,
 	if (rc == SQLITE_ROW)
 		store_account_row(stmt, out);
 	sqlite3_reset(stmt);
+	if (rc == SQLITE_DONE && *key != '\0' && *end == '\0') {
+		/* Not an id: an all-digit label, then. */
+		if ((stmt = store_stmt(s, "SELECT " STORE_ACCOUNT_COLS
+		    " FROM accounts WHERE label = ?", cause)) == NULL)
+			return (-1);
+		sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW)
+			store_account_row(stmt, out);
+		sqlite3_reset(stmt);
+	}
 	if (rc == SQLITE_ROW)
 		return (0);
 	if (rc == SQLITE_DONE)
