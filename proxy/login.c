@@ -122,6 +122,8 @@ login_start(struct server *srv, uint64_t corr, struct json_object *p)
 	log_ev(LOG_LEVEL_INFO, NULL, "login started", LF_STR("provider", prov),
 	    LF_STR("github_url", l->github_url),
 	    LF_BOOL("device_flow", l->given_token == NULL));
+	reqlog_audit(srv->reqlog, "login", "login.start", prov,
+	    l->given_token == NULL ? "device flow" : "token");
 	if (l->ops->login_start(l) != 0)
 		login_finish(l, -1, "cannot start the login request", NULL);
 }
