@@ -314,8 +314,10 @@ req_verror(struct req *r, int status, const char *code, const char *extra,
 	msg = xvasprintf(fmt, ap);
 	switch (r->dialect) {
 	case API_OPENAI:
-	case API_ANTHROPIC:	/* until the Anthropic dialect lands */
 		o = api_openai_error(status, code, msg);
+		break;
+	case API_ANTHROPIC:
+		o = api_anthropic_error(status, msg);
 		break;
 	default:
 		BUG("dialect");

@@ -85,6 +85,10 @@ relay_finish(struct relay *rl)
 	free(rl->used_token);
 	free(rl->chunk_id);
 	free(rl->chunk_model);
+	free(rl->client_model);
+	if (rl->dctx_free != NULL)
+		rl->dctx_free(rl->dctx);
+	rl->dctx = NULL;
 	buf_release(&rl->ubody);
 	sse_release(&rl->sse);
 	account_unref(rl->acct);
@@ -123,7 +127,7 @@ relay_log_usage(struct relay *rl)
 		out = json_object_get_int64(v);
 	log_ev(LOG_LEVEL_INFO, rl->req->rid, "usage",
 	    LF_STR("account", rl->acct->sa.label), LF_STR("model", rl->model),
-	    LF_STR("endpoint", rl->hooks->upath), LF_INT("prompt_tokens", in),
+	    LF_STR("endpoint", rl->upath), LF_INT("prompt_tokens", in),
 	    LF_INT("completion_tokens", out),
 	    LF_STR("initiator", rl->agent ? "agent" : "user"));
 }
@@ -254,7 +258,11 @@ relay_keepalive_cb(uv_timer_t *t)
 
 	if (!rl->started || rl->finished)
 		return;
-	if (now - rl->last_write >= rl->srv->cfg.stream_keepalive_ms)
+	if (now - rl->last_write < rl->srv->cfg.stream_keepalive_ms)
+		return;
+	if (rl->hooks->keepalive != NULL)
+		rl->hooks->keepalive(rl);
+	else
 		relay_write(rl, ": keep-alive\n\n", 14);
 }
 
@@ -415,6 +423,14 @@ relay_done_cb(struct upstream_xfer *x, void *arg, enum upstream_result res,
 		return;
 	}
 	if (res == UPSTREAM_OK && (rl->ustatus < 200 || rl->ustatus > 299)) {
+		if (!rl->started && rl->hooks->retry != NULL &&
+		    rl->hooks->retry(rl, rl->ustatus, buf_str(&rl->ubody),
+		    rl->ubody.len)) {
+			buf_release(&rl->ubody);
+			rl->attempts = 0;
+			relay_send(rl);
+			return;
+		}
 		relay_upstream_error(rl);
 		return;
 	}
@@ -471,7 +487,7 @@ relay_send(struct relay *rl)
 	free(rl->used_token);
 	rl->used_token = xstrdup(a->token);
 	rl->ustatus = 0;
-	url = xasprintf("%s%s", a->api_base, rl->hooks->upath);
+	url = xasprintf("%s%s", a->api_base, rl->upath);
 	rl->xfer = upstream_xfer_new(rl->srv->upstream, "POST", url,
 	    &relay_cbs, rl);
 	free(url);
@@ -479,6 +495,8 @@ relay_send(struct relay *rl)
 	upstream_xfer_header(rl->xfer, "content-type", "application/json");
 	upstream_xfer_header(rl->xfer, "accept", rl->upstream_stream ?
 	    "text/event-stream" : "application/json");
+	if (rl->hooks->headers != NULL)
+		rl->hooks->headers(rl, rl->xfer);
 	payload = json_object_to_json_string_length(rl->body,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	upstream_xfer_body(rl->xfer, payload, len);
@@ -624,6 +642,7 @@ relay_start(struct req *r, struct json_object *body,
 	rl->srv = r->srv;
 	rl->acct = a;
 	rl->hooks = hooks;
+	rl->upath = hooks->upath;
 	rl->body = body;
 	rl->seq = -1;
 	account_ref(a);

@@ -17,6 +17,7 @@
 #include "sse.h"
 
 struct relay;
+struct upstream_xfer;
 
 struct relay_hooks {
 	const char	*upath;		/* "/chat/completions" */
@@ -37,6 +38,16 @@ struct relay_hooks {
 	/* Non-stream success: answers the client from the whole body. */
 	void		(*complete)(struct relay *, const char *body,
 			    size_t len);
+	/* Optional: a keep-alive in the dialect (default: SSE comment). */
+	void		(*keepalive)(struct relay *);
+	/* Optional: extra upstream headers. */
+	void		(*headers)(struct relay *, struct upstream_xfer *);
+	/*
+	 * Optional: an upstream error before anything was sent; returns 1
+	 * after changing the request to send it again (a fallback).
+	 */
+	int		(*retry)(struct relay *, int status, const char *body,
+			    size_t len);
 };
 
 struct relay {
@@ -44,6 +55,10 @@ struct relay {
 	struct server		*srv;
 	struct account		*acct;
 	const struct relay_hooks *hooks;
+	const char		*upath;		/* hooks->upath unless changed */
+	char			*client_model;	/* the name the client sent */
+	void			*dctx;		/* the dialect's state */
+	void			(*dctx_free)(void *);
 	struct token_waiter	 tw;
 	struct models_waiter	 mw;
 	struct slot_waiter	 sw;

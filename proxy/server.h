@@ -232,6 +232,11 @@ void	 api_openai_responses(struct req *);
 void	 api_openai_embeddings(struct req *);
 void	 api_openai_models(struct req *);
 void	 api_openai_model(struct req *);
+/* api-anthropic.c */
+struct json_object *api_anthropic_error(int status, const char *message);
+void	 api_anthropic_messages(struct req *);
+void	 api_anthropic_count_tokens(struct req *);
+
 /* api-admin.c */
 void	 api_admin_keys(struct req *);
 void	 api_admin_key(struct req *);
