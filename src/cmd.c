@@ -22,6 +22,7 @@ const struct cmd_entry *const cmd_table[] = {
 	&cmd_accounts_entry,
 	&cmd_keys_entry,
 	&cmd_audit_entry,
+	&cmd_env_entry,
 	&cmd_config_entry,
 	&cmd_doctor_entry,
 	&cmd_version_entry,

@@ -68,6 +68,7 @@ extern const struct cmd_entry cmd_login_entry;
 extern const struct cmd_entry cmd_accounts_entry;
 extern const struct cmd_entry cmd_keys_entry;
 extern const struct cmd_entry cmd_audit_entry;
+extern const struct cmd_entry cmd_env_entry;
 extern const struct cmd_entry cmd_version_entry;
 extern const struct cmd_entry cmd_config_entry;
 extern const struct cmd_entry cmd_doctor_entry;

@@ -15,7 +15,7 @@ assert_contains "$out" "usage: copilot-gw" "no command prints usage"
 rc=0; out=$(gw frobnicate 2>&1) || rc=$?
 assert_eq "$rc" 2 "unknown command exits 2"
 assert_contains "$out" "unknown command 'frobnicate'" "unknown command is named"
-assert_contains "$out" "valid commands: serve, login, accounts, keys, audit, config, doctor, version, help" \
+assert_contains "$out" "valid commands: serve, login, accounts, keys, audit, env, config, doctor, version, help" \
     "unknown command lists the valid words"
 
 rc=0; out=$(gw ser 2>&1) || rc=$?
