@@ -6,8 +6,8 @@
 # of the binary itself (`copilot-gw keys list --names`), with the global
 # options of the command line, as git asks git.
 
-_copilot_gw_commands="serve login accounts keys audit config doctor version
-help"
+_copilot_gw_commands="serve login accounts keys audit env config doctor
+version help"
 _copilot_gw_global_opts="--config --help --home --set --version"
 _copilot_gw_levels="debug info warn error"
 _copilot_gw_keys="listen.host listen.port listen.allow_remote auth.enabled
@@ -38,6 +38,8 @@ _copilot_gw_options()
 	"keys label" | "keys revoke") echo "" ;;
 	"keys rotate")	echo "--grace --json" ;;
 	audit)		echo "--json --since" ;;
+	"env claude")	echo "--key --model --shell --small-model" ;;
+	"env openai")	echo "--key --shell" ;;
 	"config show")	echo "--json" ;;
 	"config path")	echo "" ;;
 	doctor)		echo "--json --timeout" ;;
@@ -53,6 +55,7 @@ _copilot_gw_subcommands()
 	login)		echo "github" ;;
 	accounts)	echo "list show remove" ;;
 	keys)		echo "create list show label rotate revoke recover-admin" ;;
+	env)		echo "claude openai" ;;
 	config)		echo "show path" ;;
 	esac
 }
@@ -129,7 +132,8 @@ _copilot_gw()
 			--account | --expires | --label | --max-concurrent | \
 			    --models | --rpm | --tier | --tpm | --grace | \
 			    --since | --listen | --log-level | --timeout | \
-			    --account-type | --api-url | --github-url)
+			    --account-type | --api-url | --github-url | \
+			    --key | --model | --shell | --small-model)
 				((i++)) ;;
 			-*) ;;
 			*) ((npos++)) ;;
@@ -177,9 +181,16 @@ _copilot_gw()
 			return
 		}
 		;;
+	--shell)
+		[[ $cmd == env ]] && {
+			COMPREPLY=($(compgen -W "bash zsh fish powershell" \
+			    -- "$cur"))
+			return
+		}
+		;;
 	--listen | --timeout | --api-url | --github-url | --label | \
 	    --account | --expires | --max-concurrent | --models | --rpm | \
-	    --tpm | --grace | --since)
+	    --tpm | --grace | --since | --key | --model | --small-model)
 		[[ -n $cmd ]] && return
 		;;
 	esac

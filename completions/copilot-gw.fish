@@ -6,10 +6,11 @@
 # of the binary itself (`copilot-gw keys list --names`), with the global
 # options of the command line, as git asks git.
 
-set -l commands serve login accounts keys audit config doctor version help
+set -l commands serve login accounts keys audit env config doctor version help
 set -l login_subcommands github
 set -l accounts_subcommands list show remove
 set -l keys_subcommands create list show label rotate revoke recover-admin
+set -l env_subcommands claude openai
 set -l config_subcommands show path
 
 # Prints the candidates for the KEY=VALUE argument of --set.
@@ -105,6 +106,7 @@ complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a login -
 complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a accounts -d 'List, show or remove upstream accounts'
 complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a keys -d 'Create, list, rotate or revoke client keys'
 complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a audit -d 'Print the audit trail of keys, accounts and logins'
+complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a env -d 'Print environment variables for Claude Code or OpenAI clients'
 complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a config -d 'Show the configuration or its file path'
 complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a doctor -d 'Check the config, files, store, port and upstreams'
 complete -c copilot-gw -n "not __fish_seen_subcommand_from $commands" -a version -d 'Print the version of copilot-gw and its libraries'
@@ -156,6 +158,15 @@ complete -c copilot-gw -n "$keys_cond; and __copilot_gw_keys_needs_key show labe
 complete -c copilot-gw -n "__fish_seen_subcommand_from audit" -l json -d 'Print a JSON array'
 complete -c copilot-gw -n "__fish_seen_subcommand_from audit" -l since -x -d 'Only the events of the last duration (e.g. 7d)'
 
+# env claude, env openai
+set -l env_cond "__fish_seen_subcommand_from env; and not __fish_seen_subcommand_from help"
+complete -c copilot-gw -n "$env_cond; and not __fish_seen_subcommand_from $env_subcommands" -a claude -d 'Print the variables that point Claude Code at copilot-gw'
+complete -c copilot-gw -n "$env_cond; and not __fish_seen_subcommand_from $env_subcommands" -a openai -d 'Print the variables that point OpenAI clients at copilot-gw'
+complete -c copilot-gw -n "$env_cond; and __fish_seen_subcommand_from $env_subcommands" -l key -x -d 'Key the client presents (sk-cgw-...)'
+complete -c copilot-gw -n "$env_cond; and __fish_seen_subcommand_from $env_subcommands" -l shell -x -a 'bash zsh fish powershell' -d 'Shell to write for'
+complete -c copilot-gw -n "$env_cond; and __fish_seen_subcommand_from claude" -l model -x -d 'Main model'
+complete -c copilot-gw -n "$env_cond; and __fish_seen_subcommand_from claude" -l small-model -x -d 'Small, fast model for background work'
+
 # config show, config path
 complete -c copilot-gw -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $config_subcommands" -a show -d 'Print the effective configuration'
 complete -c copilot-gw -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $config_subcommands" -a path -d 'Print the path of the configuration file'
@@ -169,12 +180,13 @@ complete -c copilot-gw -n "__fish_seen_subcommand_from doctor" -l timeout -x -d 
 complete -c copilot-gw -n "__fish_seen_subcommand_from version" -l json -d 'Print a JSON object'
 
 # help [COMMAND [SUBCOMMAND]] | help --list-commands
-set -l help_topics serve login accounts keys audit config doctor version
+set -l help_topics serve login accounts keys audit env config doctor version
 complete -c copilot-gw -n "__fish_seen_subcommand_from help; and not __fish_seen_subcommand_from $help_topics" -l list-commands -d 'List every command and its options'
 complete -c copilot-gw -n "__fish_seen_subcommand_from help; and not __fish_seen_subcommand_from $help_topics" -a "$commands"
 complete -c copilot-gw -n "__fish_seen_subcommand_from help; and __fish_seen_subcommand_from login; and not __fish_seen_subcommand_from $login_subcommands" -a "$login_subcommands"
 complete -c copilot-gw -n "__fish_seen_subcommand_from help; and __fish_seen_subcommand_from accounts; and not __fish_seen_subcommand_from $accounts_subcommands" -a "$accounts_subcommands"
 complete -c copilot-gw -n "__fish_seen_subcommand_from help; and __fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $keys_subcommands" -a "$keys_subcommands"
+complete -c copilot-gw -n "__fish_seen_subcommand_from help; and __fish_seen_subcommand_from env; and not __fish_seen_subcommand_from $env_subcommands" -a "$env_subcommands"
 complete -c copilot-gw -n "__fish_seen_subcommand_from help; and __fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $config_subcommands" -a "$config_subcommands"
 
 # --help after any command word.

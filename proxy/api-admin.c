@@ -219,10 +219,25 @@ admin_key_create_fn(struct admin_job *j, struct store *st)
 		}
 		k.tier = (char *)json_object_get_string(v);
 	}
-	if ((v = admin_get(j->in, "label", json_type_string)) != NULL)
+	if (json_object_object_get_ex(j->in, "label", &v) && v != NULL) {
+		if (!json_object_is_type(v, json_type_string) ||
+		    json_object_get_string_len(v) > 64) {
+			admin_fail(j, 400, "invalid_field", xstrdup("'label' "
+			    "must be a string of at most 64 characters"));
+			return;
+		}
 		k.label = (char *)json_object_get_string(v);
-	if ((v = admin_get(j->in, "models", json_type_string)) != NULL)
+	}
+	if (json_object_object_get_ex(j->in, "models", &v) && v != NULL) {
+		/* A wrong type must not widen the allow-list. */
+		if (!json_object_is_type(v, json_type_string)) {
+			admin_fail(j, 400, "invalid_field", xstrdup("'models' "
+			    "must be a string of comma-separated ids and "
+			    "globs"));
+			return;
+		}
 		k.models = (char *)json_object_get_string(v);
+	}
 	if (admin_count(j, "rpm", &k.rpm) != 0 ||
 	    admin_count(j, "tpm", &k.tpm) != 0 ||
 	    admin_count(j, "max_concurrent", &k.max_concurrent) != 0 ||

@@ -239,10 +239,16 @@ anth_event(struct relay *rl, const char *type, struct json_object *o)
 	return (rc);
 }
 
+static void	anth_keepalive_start(struct relay *);
+
 static void
 anth_keepalive(struct relay *rl)
 {
-	relay_write(rl, "event: ping\ndata: {\"type\":\"ping\"}\n\n", 36);
+	static const char ping[] = "event: ping\ndata: {\"type\":\"ping\"}\n\n";
+
+	/* Translation: message_start must come before any ping. */
+	anth_keepalive_start(rl);
+	relay_write(rl, ping, sizeof ping - 1);
 }
 
 static void
@@ -282,8 +288,9 @@ native_event(struct relay *rl, const char *event, const char *data,
 		if (strcmp(event, "message_delta") == 0)
 			rl->saw_finish = 1;
 	}
-	if (event != NULL && strcmp(event, "message_stop") == 0)
-		rl->saw_done = 1;
+	if (event != NULL && (strcmp(event, "message_stop") == 0 ||
+	    strcmp(event, "error") == 0))
+		rl->saw_done = 1;	/* Copilot's own end: add nothing */
 	buf_init(&b, len + 64);
 	if (event != NULL)
 		buf_addf(&b, "event: %s\n", event);
@@ -1257,6 +1264,15 @@ anth_retry(struct relay *rl, int status, const char *body, size_t len)
 	return (anth_translate(rl, c) == 0);
 }
 
+static void
+anth_keepalive_start(struct relay *rl)
+{
+	struct anth_ctx	*c = rl->dctx;
+
+	if (c != NULL && !c->native && c->st != NULL)
+		anth_start(rl, c->st);
+}
+
 static const struct relay_hooks anth_hooks = {
 	.upath = "/v1/messages",
 	.prepare = anth_prepare,
@@ -1332,7 +1348,9 @@ anth_count_value(struct json_object *v)
 		}
 		return (chars);
 	default:
-		return (json_object_is_type(v, json_type_null) ? 0 : 4);
+		/* Numbers count by their digits (ids can be long). */
+		return (json_object_is_type(v, json_type_null) ? 0 :
+		    (int64_t)strlen(json_object_to_json_string(v)) + 1);
 	}
 }
 

@@ -824,6 +824,12 @@ models_req_cb(struct account *a, void *arg, const char *err)
 			continue;
 		alias = xstrndup(p, (size_t)(eq - p));
 		target = xstrndup(eq + 1, (size_t)(end - eq - 1));
+		if (r->key != NULL && !keys_model_allowed(r->key->models,
+		    target)) {
+			free(alias);
+			free(target);
+			continue;
+		}
 		e = json_object_new_object();
 		json_object_object_add(e, "id", json_object_new_string(alias));
 		json_object_object_add(e, "object",

@@ -54,6 +54,13 @@ models_fetch_cb(void *arg, int status, const char *body, size_t len,
 	if (o == NULL || !json_object_object_get_ex(o, "data", &data) ||
 	    !json_object_is_type(data, json_type_array)) {
 		json_object_put(o);
+		if (err == NULL && status == 401 && !a->mretried) {
+			/* A stale token: refresh once and fetch again. */
+			a->mretried = 1;
+			token_invalidate(a, a->token);
+			token_get(a, &a->mtoken_waiter, models_token_cb, NULL);
+			return;
+		}
 		if (err == NULL && status == 401) {
 			token_invalidate(a, a->token);
 			why = xstrdup("the Copilot API refused the token");
@@ -61,6 +68,7 @@ models_fetch_cb(void *arg, int status, const char *body, size_t len,
 			why = err != NULL ? xasprintf("%s", err) :
 			    xasprintf("HTTP %d from %s/models", status,
 			    a->api_base);
+		a->mretried = 0;
 		log_ev(LOG_LEVEL_WARN, NULL, "cannot fetch the model list",
 		    LF_STR("account", a->sa.label), LF_STR("error", why));
 		/* Do not make every request wait on a failing fetch. */
@@ -73,6 +81,7 @@ models_fetch_cb(void *arg, int status, const char *body, size_t len,
 	a->models = o;
 	a->models_at = uv_now(&a->srv->loop);
 	a->models_failed_at = 0;
+	a->mretried = 0;
 	log_ev(LOG_LEVEL_DEBUG, NULL, "model list fetched",
 	    LF_STR("account", a->sa.label), LF_INT("models",
 	    json_object_array_length(data)));
@@ -87,6 +96,8 @@ models_token_cb(struct account *a, void *arg, const char *err, int status)
 	char			*url;
 
 	if (err != NULL) {
+		a->models_failed_at = uv_now(&a->srv->loop);
+		a->mretried = 0;
 		models_wake(a, err);
 		return;
 	}

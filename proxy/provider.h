@@ -187,6 +187,7 @@ struct account {
 	struct json_object	*models;	/* upstream {data: [...]} */
 	uint64_t		 models_at;	/* uv_now when fetched */
 	uint64_t		 models_failed_at; /* uv_now of a failure */
+	int			 mretried;	/* refreshed after a 401 */
 	struct models_waiters	 mwaiters;
 	struct fetch		*mfetch;
 	struct token_waiter	 mtoken_waiter;

@@ -78,6 +78,12 @@ token_get(struct account *a, struct token_waiter *w, token_cb cb, void *arg)
 		cb(a, arg, NULL, 0);
 		return;
 	}
+	if (a->state == TOKEN_FAILING && uv_is_active((uv_handle_t *)&a->timer)) {
+		/* Backing off after a failure: do not hammer GitHub. */
+		cb(a, arg, a->last_error != NULL ? a->last_error :
+		    "the last token exchange failed", 502);
+		return;
+	}
 	TAILQ_INSERT_TAIL(&a->waiters, w, entry);
 	w->queued = 1;
 	token_start_exchange(a);

@@ -190,6 +190,11 @@ cmd_keys_create_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			json = 1;
 			break;
 		case 'l':
+			if (strlen(optarg) > 64) {
+				fprintf(stderr, "copilot-gw: --label is at most "
+				    "64 characters\n");
+				return (CMD_EXIT_USAGE);
+			}
 			k.label = optarg;
 			break;
 		case 'c':
@@ -405,6 +410,7 @@ cmd_keys_rotate_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	char			 secret[KEYS_SECRET_LEN + 1], id[KEYS_ID_LEN + 1];
 	char			 hash[KEYS_HASH_LEN + 1], prefix[32], detail[64];
 	char			*cause = NULL;
+	const char		*id_arg;
 	uint64_t		 grace = 0;
 	int			 ch, json = 0, rc;
 
@@ -427,6 +433,7 @@ cmd_keys_rotate_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		return (cmd_usage(ctx));
+	id_arg = argv[optind];
 	if (cmd_prepare(ctx) != 0 || cmd_keys_find(ctx, argv[optind], &k) != 0)
 		return (CMD_EXIT_FAIL);
 	if (k.revoked_ms != 0) {
@@ -451,8 +458,12 @@ cmd_keys_rotate_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	snprintf(detail, sizeof detail, "grace %llums",
 	    (unsigned long long)grace);
 	cmd_keys_audit(ctx, "key.rotate", k.id, detail);
-	free(k.prefix);
-	k.prefix = xstrdup(prefix);
+	/* Show the key as it is now, not as it was read. */
+	store_key_release(&k);
+	if (cmd_keys_find(ctx, id_arg, &k) != 0) {
+		explicit_bzero(secret, sizeof secret);
+		return (CMD_EXIT_FAIL);
+	}
 	if (json)
 		cmd_keys_print_json(admin_key_json(&k, secret));
 	else {

@@ -227,8 +227,7 @@ store_keys_rotate(struct store *s, const char *id, const char *hash,
 	if (store_begin(s, cause) != 0)
 		return (-1);
 	if ((stmt = store_stmt(s, "UPDATE keys SET"
-	    " prev_hash = CASE WHEN ?3 > 0 THEN hash END,"
-	    " prev_expires_ms = CASE WHEN ?3 > 0 THEN ?4 + ?3 END,"
+	    " prev_hash = hash, prev_expires_ms = ?4 + ?3,"
 	    " hash = ?1, prefix = ?2, rotated_ms = ?4"
 	    " WHERE id = ?5 AND revoked_ms IS NULL", cause)) == NULL) {
 		store_rollback(s);

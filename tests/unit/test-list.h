@@ -32,4 +32,9 @@
 	TEST_ENTRY(sse_limits_and_stop, 10)				\
 	TEST_ENTRY(token_single_flight, 10)				\
 	TEST_ENTRY(token_expiry_and_invalidate, 10)			\
-	TEST_ENTRY(token_failure_backoff, 20)
+	TEST_ENTRY(token_failure_backoff, 20)				\
+	TEST_ENTRY(keys_generate_format, 20)				\
+	TEST_ENTRY(keys_hash_vectors, 10)				\
+	TEST_ENTRY(keys_mask_hides, 10)					\
+	TEST_ENTRY(keys_looks_like_secret, 10)				\
+	TEST_ENTRY(keys_model_allowed, 10)
