@@ -34,8 +34,8 @@ _copilot_gw_options()
 	"keys create")	echo "--account --expires --json --label
 			    --max-concurrent --models --rpm --tier --tpm" ;;
 	"keys list")	echo "--json --names" ;;
-	"keys show" | "keys recover-admin") echo "--json" ;;
-	"keys label" | "keys revoke") echo "" ;;
+	"keys show" | "keys label" | "keys revoke" | "keys recover-admin")
+			echo "--json" ;;
 	"keys rotate")	echo "--grace --json" ;;
 	audit)		echo "--json --since" ;;
 	"env claude")	echo "--key --model --shell --small-model" ;;

@@ -148,7 +148,7 @@ complete -c copilot-gw -n "$keys_cond; and __fish_seen_subcommand_from create" -
 complete -c copilot-gw -n "$keys_cond; and __fish_seen_subcommand_from create" -l rpm -x -d 'Most requests per minute'
 complete -c copilot-gw -n "$keys_cond; and __fish_seen_subcommand_from create" -l tier -x -a 'admin client' -d 'Tier of the key'
 complete -c copilot-gw -n "$keys_cond; and __fish_seen_subcommand_from create" -l tpm -x -d 'Most tokens per minute'
-complete -c copilot-gw -n "$keys_cond; and __fish_seen_subcommand_from create show rotate recover-admin" -l json -d 'Print JSON'
+complete -c copilot-gw -n "$keys_cond; and __fish_seen_subcommand_from create show label rotate revoke recover-admin" -l json -d 'Print JSON'
 complete -c copilot-gw -n "$keys_cond; and __fish_seen_subcommand_from list" -l json -d 'Print a JSON array'
 complete -c copilot-gw -n "$keys_cond; and __fish_seen_subcommand_from list" -l names -d 'Print only ids and labels'
 complete -c copilot-gw -n "$keys_cond; and __fish_seen_subcommand_from rotate" -l grace -x -d 'Keep the old secret valid this long (e.g. 1h)'

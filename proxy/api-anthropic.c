@@ -1120,12 +1120,13 @@ anth_complete(struct relay *rl, const char *body, size_t len)
 			    json_type_object)) {
 				json_object_put(input);
 				json_object_put(content);
-				json_object_put(o);
+				/* The name lives in o: report before freeing. */
 				relay_fail(rl, 502, "invalid_tool_arguments",
 				    "the model produced arguments for tool "
 				    "'%s' that are not a JSON object",
 				    anth_str(fn, "name") != NULL ?
 				    anth_str(fn, "name") : "?");
+				json_object_put(o);
 				return;
 			}
 			blk = json_object_new_object();

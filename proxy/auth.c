@@ -68,6 +68,7 @@ auth_load(struct server *srv, struct store_key *rows, size_t n)
 		k->prev_expires_ms = rows[i].prev_expires_ms;
 		k->admin = strcmp(rows[i].tier, "admin") == 0;
 		k->account_id = rows[i].account_id;
+		k->account_removed = rows[i].account_removed_ms != 0;
 		free(k->models);
 		k->models = xstrdup(rows[i].models != NULL ? rows[i].models :
 		    "");

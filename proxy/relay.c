@@ -612,6 +612,13 @@ relay_account(struct req *r)
 	struct account	*a;
 
 	/* A key spends the account it is bound to; else the default. */
+	if (r->key != NULL && r->key->account_removed) {
+		req_error(r, 503, "account_unavailable", "the account key '%s' "
+		    "was bound to has been removed: create a key for another "
+		    "account with 'copilot-gw keys create --account'",
+		    r->key->id);
+		return (NULL);
+	}
 	if (r->key != NULL && r->key->account_id > 0) {
 		if ((a = accounts_find(r->srv, r->key->account_id)) == NULL)
 			req_error(r, 503, "account_unavailable", "the account "

@@ -40,6 +40,7 @@ struct auth_key {
 	int64_t			 prev_expires_ms;
 	int			 admin;
 	int64_t			 account_id;	/* 0: default account */
+	int			 account_removed; /* its bound account is gone */
 	char			*models;	/* allow-list, "" = all */
 	int64_t			 rpm;
 	int64_t			 tpm;

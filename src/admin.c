@@ -86,13 +86,20 @@ admin_key_json(const struct store_key *k, const char *secret)
 	json_object_object_add(o, "tpm", json_object_new_int64(k->tpm));
 	json_object_object_add(o, "max_concurrent",
 	    json_object_new_int64(k->max_concurrent));
+	admin_add_time(o, "account_removed_at", k->account_removed_ms);
 	admin_add_time(o, "expires_at", k->expires_ms);
 	admin_add_time(o, "created_at", k->created_ms);
 	admin_add_time(o, "last_used_at", k->last_used_ms);
 	admin_add_time(o, "rotated_at", k->rotated_ms);
 	admin_add_time(o, "revoked_at", k->revoked_ms);
+	/*
+	 * Without a grace period the previous hash is kept only so that a
+	 * client presenting it hears "rotated" rather than "invalid"; it is
+	 * valid until nothing.
+	 */
 	admin_add_time(o, "previous_secret_valid_until",
-	    k->prev_hash != NULL ? k->prev_expires_ms : 0);
+	    k->prev_hash != NULL && k->prev_expires_ms > admin_now_ms() ?
+	    k->prev_expires_ms : 0);
 	return (o);
 }
 

@@ -7,6 +7,7 @@
  * second (PRAGMA data_version). Main thread.
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -372,14 +373,45 @@ cmd_keys_show_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	return (CMD_EXIT_OK);
 }
 
+/*
+ * After a change: re-reads key k (released here) and prints it as JSON, or
+ * prints the message.
+ */
+static int cmd_keys_report(struct cmd_ctx *, struct store_key *, int,
+    const char *, ...) __attribute__((format(printf, 4, 5)));
+
+static int
+cmd_keys_report(struct cmd_ctx *ctx, struct store_key *k, int json,
+    const char *fmt, ...)
+{
+	struct store_key	 now;
+	va_list			 ap;
+	int			 rc;
+
+	if (!json) {
+		va_start(ap, fmt);
+		vprintf(fmt, ap);
+		va_end(ap);
+		store_key_release(k);
+		return (CMD_EXIT_OK);
+	}
+	rc = cmd_keys_find(ctx, k->id, &now);
+	store_key_release(k);
+	if (rc != 0)
+		return (CMD_EXIT_FAIL);
+	cmd_keys_print_json(admin_key_json(&now, NULL));
+	store_key_release(&now);
+	return (CMD_EXIT_OK);
+}
+
 static int
 cmd_keys_label_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct store_key	 k;
 	char			*cause = NULL;
-	int			 rc;
+	int			 rc, json;
 
-	if (cmd_keys_json_opt(argc, argv, 2) != 0)
+	if ((json = cmd_keys_json_opt(argc, argv, 2)) == -1)
 		return (cmd_usage(ctx));
 	if (strlen(argv[optind + 1]) > 64)
 		return (cmd_fail("a label is at most 64 characters"));
@@ -393,9 +425,8 @@ cmd_keys_label_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return (CMD_EXIT_FAIL);
 	}
 	cmd_keys_audit(ctx, "key.label", k.id, argv[optind + 1]);
-	printf("%s is now labelled '%s'\n", k.id, argv[optind + 1]);
-	store_key_release(&k);
-	return (CMD_EXIT_OK);
+	return (cmd_keys_report(ctx, &k, json, "%s is now labelled '%s'\n",
+	    k.id, argv[optind + 1]));
 }
 
 static int
@@ -484,9 +515,9 @@ cmd_keys_revoke_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct store_key	 k;
 	char			*cause = NULL;
-	int			 rc;
+	int			 rc, json;
 
-	if (cmd_keys_json_opt(argc, argv, 1) != 0)
+	if ((json = cmd_keys_json_opt(argc, argv, 1)) == -1)
 		return (cmd_usage(ctx));
 	if (cmd_prepare(ctx) != 0 || cmd_keys_find(ctx, argv[optind], &k) != 0)
 		return (CMD_EXIT_FAIL);
@@ -500,9 +531,7 @@ cmd_keys_revoke_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return (CMD_EXIT_FAIL);
 	}
 	cmd_keys_audit(ctx, "key.revoke", k.id, "");
-	printf("revoked %s\n", k.id);
-	store_key_release(&k);
-	return (CMD_EXIT_OK);
+	return (cmd_keys_report(ctx, &k, json, "revoked %s\n", k.id));
 }
 
 static int
@@ -554,9 +583,9 @@ static const struct cmd_entry cmd_keys_show_entry = {
 
 static const struct cmd_entry cmd_keys_label_entry = {
 	.name = "label",
-	.args = "ID|LABEL NEW-LABEL",
+	.args = "[--json] ID|LABEL NEW-LABEL",
 	.summary = "change a key's label",
-	.options = cmd_keys_no_options,
+	.options = cmd_keys_json_options,
 	.flags = CMD_KEYS_FLAGS,
 	.exec = cmd_keys_label_exec,
 };
@@ -573,9 +602,9 @@ static const struct cmd_entry cmd_keys_rotate_entry = {
 
 static const struct cmd_entry cmd_keys_revoke_entry = {
 	.name = "revoke",
-	.args = "ID|LABEL",
+	.args = "[--json] ID|LABEL",
 	.summary = "revoke a key for good",
-	.options = cmd_keys_no_options,
+	.options = cmd_keys_json_options,
 	.flags = CMD_KEYS_FLAGS,
 	.exec = cmd_keys_revoke_exec,
 };

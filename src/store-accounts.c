@@ -301,6 +301,21 @@ store_accounts_remove(struct store *s, int64_t id, char **cause)
 
 	if (store_begin(s, cause) != 0)
 		return (-1);
+	/* Keys bound to it are refused from now on, not moved elsewhere. */
+	if ((stmt = store_stmt(s, "UPDATE keys SET account_removed_ms = ?"
+	    " WHERE account_id = ?", cause)) == NULL) {
+		store_rollback(s);
+		return (-1);
+	}
+	sqlite3_bind_int64(stmt, 1, store_now_ms());
+	sqlite3_bind_int64(stmt, 2, id);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		store_error(s, "cannot mark the account's keys", cause);
+		store_rollback(s);
+		return (-1);
+	}
 	if ((stmt = store_stmt(s, "DELETE FROM accounts WHERE id = ?",
 	    cause)) == NULL) {
 		store_rollback(s);

@@ -18,7 +18,8 @@
 	"id, hash, prefix, label, tier, coalesce(account_id, 0), models," \
 	" rpm, tpm, max_concurrent, coalesce(expires_ms, 0), created_ms," \
 	" coalesce(last_used_ms, 0), coalesce(rotated_ms, 0)," \
-	" coalesce(revoked_ms, 0), prev_hash, coalesce(prev_expires_ms, 0)"
+	" coalesce(revoked_ms, 0), prev_hash, coalesce(prev_expires_ms, 0)," \
+	" coalesce(account_removed_ms, 0)"
 
 static int64_t
 store_keys_now(void)
@@ -80,6 +81,7 @@ store_key_row(sqlite3_stmt *stmt, struct store_key *k)
 	k->revoked_ms = sqlite3_column_int64(stmt, 14);
 	k->prev_hash = store_keys_text(stmt, 15);
 	k->prev_expires_ms = sqlite3_column_int64(stmt, 16);
+	k->account_removed_ms = sqlite3_column_int64(stmt, 17);
 }
 
 /* Runs a one-statement write in its own transaction; returns changes. */

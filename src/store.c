@@ -114,6 +114,12 @@ static const char *const store_migrations[] = {
 	"  key_id TEXT,"
 	"  created_ms INTEGER NOT NULL"
 	");",
+	/*
+	 * 5: when a key's account is removed, account_id goes NULL (which
+	 * would mean "the default account"); this remembers that the key was
+	 * bound, so that it is refused instead of spending another account.
+	 */
+	"ALTER TABLE keys ADD COLUMN account_removed_ms INTEGER;",
 };
 
 #define STORE_NMIGRATIONS \

@@ -129,6 +129,7 @@ struct store_key {
 	int64_t	 revoked_ms;	/* 0 = active */
 	char	*prev_hash;	/* the old secret during a rotation grace */
 	int64_t	 prev_expires_ms;
+	int64_t	 account_removed_ms; /* the bound account was removed */
 };
 
 void		 store_key_release(struct store_key *);
