@@ -104,6 +104,8 @@ api_anthropic_error(int status, const char *message)
  * are read from the name and looked up in the account's list; a bare
  * family takes the newest version offered. Never an older version.
  */
+static int64_t	anth_estimate(struct json_object *);
+
 struct anth_name {
 	char	 family[16];
 	int	 major;		/* -1: none given */
@@ -157,7 +159,8 @@ anth_parse_name(const char *name, struct anth_name *n)
  * (owned) listing what is available.
  */
 static char *
-anth_map_model(struct relay *rl, const char *name, char **why)
+anth_map_model(struct server *srv, struct account *a, const char *name,
+    char **why)
 {
 	struct json_object	*data, *m, *v;
 	struct anth_name	 want, have;
@@ -170,13 +173,13 @@ anth_map_model(struct relay *rl, const char *name, char **why)
 	*why = NULL;
 	if (strncmp(name, "github_copilot/", 15) == 0)
 		name += 15;
-	if ((id = config_alias_lookup(&rl->srv->cfg, name, abuf,
+	if ((id = config_alias_lookup(&srv->cfg, name, abuf,
 	    sizeof abuf)) != NULL)
 		return (xstrdup(id));
-	if (models_find(rl->acct, name) != NULL)
+	if (a == NULL || models_find(a, name) != NULL)
 		return (xstrdup(name));
-	if (rl->acct->models == NULL ||
-	    !json_object_object_get_ex(rl->acct->models, "data", &data))
+	if (a->models == NULL ||
+	    !json_object_object_get_ex(a->models, "data", &data))
 		return (xstrdup(name));	/* no list: let Copilot judge */
 	if (anth_parse_name(name, &want) != 0)
 		goto unknown;
@@ -222,7 +225,10 @@ unknown:
 	return (NULL);
 }
 
-/* Writes one Anthropic SSE event. */
+static void	anth_agg_event(struct relay *, const char *,
+		    struct json_object *);
+
+/* Writes one Anthropic SSE event (or keeps it, in aggregate mode). */
 static int
 anth_event(struct relay *rl, const char *type, struct json_object *o)
 {
@@ -230,6 +236,11 @@ anth_event(struct relay *rl, const char *type, struct json_object *o)
 	char		*ev;
 	size_t		 len;
 	int		 rc;
+
+	if (rl->aggregate) {
+		anth_agg_event(rl, type, o);
+		return (0);
+	}
 
 	s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
@@ -257,6 +268,12 @@ anth_stream_error(struct relay *rl, const char *code, const char *msg)
 	struct json_object	*o;
 	char			*text;
 
+	if (rl->aggregate) {
+		/* Nothing was sent: a plain error answer. */
+		relay_fail(rl, 502, code, "the Copilot stream failed: %s",
+		    msg);
+		return;
+	}
 	text = xasprintf("the Copilot stream failed: %s", msg);
 	log_scrub(text);
 	o = api_anthropic_error(502, text);
@@ -629,14 +646,12 @@ anth_to_chat(struct relay *rl, struct json_object *in, char **why)
 	if ((v = anth_get(in, "top_p", json_type_double)) != NULL ||
 	    (v = anth_get(in, "top_p", json_type_int)) != NULL)
 		json_object_object_add(out, "top_p", json_object_get(v));
-	if ((v = anth_get(in, "stop_sequences", json_type_array)) != NULL &&
-	    json_object_array_length(v) > 0)
-		json_object_object_add(out, "stop", json_object_get(v));
+	/* stop_sequences are matched by the gateway (anth_text_feed). */
 	if ((md = anth_get(in, "metadata", json_type_object)) != NULL &&
 	    (s = anth_str(md, "user_id")) != NULL)
 		json_object_object_add(out, "user", json_object_new_string(s));
 	/* top_k has no Chat Completions counterpart; other fields dropped. */
-	if (rl->client_stream) {
+	if (rl->client_stream || rl->aggregate) {
 		json_object_object_add(out, "stream",
 		    json_object_new_boolean(1));
 		v = json_object_new_object();
@@ -666,6 +681,23 @@ struct anth_stream {
 	size_t			 nblocks;
 	char			*finish;
 	char			 msg_id[64];
+	size_t			 out_chars;	/* text and arguments sent */
+
+	/*
+	 * Stop sequences are matched here, not upstream: Copilot's Chat
+	 * Completions strips the sequence and says only "stop", so the
+	 * client could not be told which one matched (or that one did).
+	 * Live text is held back by up to the longest sequence less one
+	 * byte so that a sequence split across chunks is still found.
+	 */
+	struct json_object	*stops;		/* client's array, borrowed */
+	size_t			 stop_max;	/* longest, in bytes */
+	struct buf		 hold;		/* live text not yet sent */
+
+	/* Aggregate mode: the message being built from the events. */
+	struct json_object	*agg;
+	struct buf		*agg_data;	/* per block index */
+	size_t			 nagg;
 };
 
 static void
@@ -683,6 +715,11 @@ anth_stream_free(void *p)
 	}
 	free(st->blocks);
 	free(st->finish);
+	buf_release(&st->hold);
+	json_object_put(st->agg);
+	for (i = 0; i < st->nagg; i++)
+		buf_release(&st->agg_data[i]);
+	free(st->agg_data);
 	free(st);
 }
 
@@ -786,6 +823,89 @@ anth_ctx_free(void *p)
 	free(c);
 }
 
+/*
+ * Aggregate mode: applies one event of the answer to the message being
+ * built, as a client's stream accumulator would. Only translation
+ * events come here (the gateway's own, well formed).
+ */
+static void
+anth_agg_event(struct relay *rl, const char *type, struct json_object *o)
+{
+	struct anth_ctx		*c = rl->dctx;
+	struct anth_stream	*st = c->st;
+	struct json_object	*content, *blk, *d, *v, *input;
+	const char		*dt, *s;
+	size_t			 idx;
+
+	if (strcmp(type, "message_start") == 0) {
+		json_object_put(st->agg);
+		st->agg = json_object_get(anth_get(o, "message",
+		    json_type_object));
+		return;
+	}
+	if (st->agg == NULL || (content = anth_get(st->agg, "content",
+	    json_type_array)) == NULL)
+		return;
+	if (strcmp(type, "message_delta") == 0) {
+		if ((d = anth_get(o, "delta", json_type_object)) != NULL) {
+			json_object_object_foreach(d, key, val)
+				json_object_object_add(st->agg, key,
+				    json_object_get(val));
+		}
+		if ((v = anth_get(o, "usage", json_type_object)) != NULL)
+			json_object_object_add(st->agg, "usage",
+			    json_object_get(v));
+		return;
+	}
+	v = anth_get(o, "index", json_type_int);
+	idx = v != NULL ? (size_t)json_object_get_int(v) : 0;
+	if (strcmp(type, "content_block_start") == 0) {
+		if ((blk = anth_get(o, "content_block", json_type_object)) ==
+		    NULL || idx != json_object_array_length(content))
+			return;
+		json_object_array_add(content, json_object_get(blk));
+		if (idx >= st->nagg) {
+			st->agg_data = xreallocarray(st->agg_data, idx + 1,
+			    sizeof *st->agg_data);
+			for (; st->nagg <= idx; st->nagg++)
+				buf_init(&st->agg_data[st->nagg],
+				    64 * 1024 * 1024);
+		}
+		return;
+	}
+	if (idx >= st->nagg || (blk = json_object_array_get_idx(content,
+	    idx)) == NULL)
+		return;
+	if (strcmp(type, "content_block_delta") == 0) {
+		d = anth_get(o, "delta", json_type_object);
+		if ((dt = anth_str(d, "type")) == NULL)
+			return;
+		if (strcmp(dt, "text_delta") == 0 &&
+		    (s = anth_str(d, "text")) != NULL)
+			buf_adds(&st->agg_data[idx], s);
+		else if (strcmp(dt, "input_json_delta") == 0 &&
+		    (s = anth_str(d, "partial_json")) != NULL)
+			buf_adds(&st->agg_data[idx], s);
+		return;
+	}
+	if (strcmp(type, "content_block_stop") == 0) {
+		if ((dt = anth_str(blk, "type")) != NULL &&
+		    strcmp(dt, "tool_use") == 0) {
+			/* Checked before it was emitted. */
+			input = json_tokener_parse(st->agg_data[idx].len > 0 ?
+			    buf_str(&st->agg_data[idx]) : "{}");
+			json_object_object_add(blk, "input", input != NULL ?
+			    input : json_object_new_object());
+		} else
+			json_object_object_add(blk, "text",
+			    json_object_new_string_len(st->agg_data[idx].len >
+			    0 ? st->agg_data[idx].data : "",
+			    (int)st->agg_data[idx].len));
+		buf_release(&st->agg_data[idx]);
+		return;
+	}
+}
+
 static void
 anth_start(struct relay *rl, struct anth_stream *st)
 {
@@ -860,11 +980,90 @@ anth_text_live(struct relay *rl, struct anth_stream *st, const char *t,
 	}
 	anth_block_event(rl, "content_block_delta", st->nsent, "delta",
 	    anth_delta("text_delta", "text", t, len));
+	st->out_chars += len;
+}
+
+/*
+ * Returns the first stop sequence found in s[0..len) and its offset in
+ * *at, or NULL. The earliest match wins; at one offset, the longest.
+ */
+static const char *
+anth_stop_find(struct anth_stream *st, const char *s, size_t len,
+    size_t *at)
+{
+	const char	*seq, *best = NULL, *p;
+	size_t		 i, n, slen, off;
+
+	n = st->stops != NULL ? json_object_array_length(st->stops) : 0;
+	for (i = 0; i < n; i++) {
+		seq = json_object_get_string(json_object_array_get_idx(
+		    st->stops, i));
+		if (seq == NULL || (slen = strlen(seq)) == 0 || slen > len)
+			continue;
+		if ((p = memmem(s, len, seq, slen)) == NULL)
+			continue;
+		off = (size_t)(p - s);
+		if (best == NULL || off < *at || (off == *at &&
+		    slen > strlen(best))) {
+			best = seq;
+			*at = off;
+		}
+	}
+	return (best);
+}
+
+/* Sends the held-back live text. */
+static void
+anth_hold_flush(struct relay *rl, struct anth_stream *st)
+{
+	if (st->hold.len == 0)
+		return;
+	anth_text_live(rl, st, st->hold.data, st->hold.len);
+	buf_consume(&st->hold, st->hold.len);
+}
+
+/*
+ * Live text through the stop sequences: returns the sequence that
+ * matched (the text before it was sent, nothing after), or NULL.
+ */
+static const char *
+anth_text_feed(struct relay *rl, struct anth_stream *st, const char *t,
+    size_t len)
+{
+	const char	*seq;
+	size_t		 at = 0, keep, send;
+
+	if (st->stop_max == 0) {
+		anth_text_live(rl, st, t, len);
+		return (NULL);
+	}
+	buf_add(&st->hold, t, len);
+	if ((seq = anth_stop_find(st, st->hold.data, st->hold.len, &at)) !=
+	    NULL) {
+		if (at > 0)
+			anth_text_live(rl, st, st->hold.data, at);
+		buf_consume(&st->hold, st->hold.len);
+		return (seq);
+	}
+	/* Keep what could be the start of a sequence; whole characters. */
+	keep = st->stop_max - 1;
+	if (st->hold.len <= keep)
+		return (NULL);
+	send = st->hold.len - keep;
+	while (send > 0 && ((unsigned char)st->hold.data[send] & 0xc0) ==
+	    0x80)
+		send--;
+	if (send > 0) {
+		anth_text_live(rl, st, st->hold.data, send);
+		buf_consume(&st->hold, send);
+	}
+	return (NULL);
 }
 
 static void
 anth_close_live(struct relay *rl, struct anth_stream *st)
 {
+	anth_hold_flush(rl, st);
 	if (!st->open)
 		return;
 	anth_block_event(rl, "content_block_stop", st->nsent, NULL, NULL);
@@ -904,6 +1103,7 @@ anth_emit_block(struct relay *rl, struct anth_stream *st,
 		anth_block_event(rl, "content_block_delta", st->nsent, "delta",
 		    anth_delta("input_json_delta", "partial_json", args,
 		    strlen(args)));
+		st->out_chars += strlen(args);
 	} else {
 		cb = json_object_new_object();
 		json_object_object_add(cb, "type", json_object_new_string(
@@ -913,11 +1113,15 @@ anth_emit_block(struct relay *rl, struct anth_stream *st,
 		    "content_block", cb);
 		anth_block_event(rl, "content_block_delta", st->nsent, "delta",
 		    anth_delta("text_delta", "text", b->data.data, b->data.len));
+		st->out_chars += b->data.len;
 	}
 	anth_block_event(rl, "content_block_stop", st->nsent, NULL, NULL);
 	st->nsent++;
 	return (0);
 }
+
+static void	anth_stop_matched(struct relay *, struct anth_stream *,
+		    const char *);
 
 /* Translation: one Chat Completions chunk in, Anthropic events out. */
 static int
@@ -927,7 +1131,7 @@ trans_event(struct relay *rl, struct anth_stream *st, const char *data,
 	struct json_tokener	*tok;
 	struct json_object	*o, *choices, *c, *delta, *tcs, *tc, *fn, *v;
 	struct anth_block	*b;
-	const char		*text, *fin;
+	const char		*text, *fin, *seq;
 	size_t			 i, j, k;
 	int			 ci, ti;
 
@@ -959,9 +1163,14 @@ trans_event(struct relay *rl, struct anth_stream *st, const char *data,
 		delta = anth_get(c, "delta", json_type_object);
 		if ((text = anth_str(delta, "content")) != NULL &&
 		    *text != '\0') {
-			if (!st->buffering && ci == 0)
-				anth_text_live(rl, st, text, strlen(text));
-			else {
+			if (!st->buffering && ci == 0) {
+				if ((seq = anth_text_feed(rl, st, text,
+				    strlen(text))) != NULL) {
+					json_object_put(o);
+					anth_stop_matched(rl, st, seq);
+					return (-1);
+				}
+			} else {
 				b = st->nblocks > 0 ?
 				    &st->blocks[st->nblocks - 1] : NULL;
 				if (b == NULL || b->tool || b->choice != ci)
@@ -1019,13 +1228,115 @@ anth_event_cb(struct relay *rl, const char *event, const char *data,
 	return (trans_event(rl, c->st, data, len));
 }
 
+/*
+ * Ends the translated answer: the held and buffered blocks (a stop
+ * sequence in a buffered text block cuts it and drops what follows),
+ * message_delta with the stop reason and usage, message_stop. seq is a
+ * stop sequence already matched in the live text, or NULL. Returns -1
+ * after an error event (or answer).
+ */
+static int
+anth_finish(struct relay *rl, struct anth_stream *st, const char *seq)
+{
+	struct json_object	*o, *d, *u, *v;
+	struct anth_block	*b;
+	size_t			 i, at = 0;
+
+	anth_start(rl, st);
+	anth_close_live(rl, st);
+	for (i = 0; seq == NULL && i < st->nblocks; i++) {
+		b = &st->blocks[i];
+		if (!b->tool && (seq = anth_stop_find(st, b->data.data,
+		    b->data.len, &at)) != NULL) {
+			b->data.len = at;
+			st->nblocks = i + 1;	/* the rest is dropped */
+		}
+		if (anth_emit_block(rl, st, b) != 0) {
+			anth_stream_error(rl, "invalid_tool_arguments", "the "
+			    "model produced tool arguments that are not a JSON "
+			    "object");
+			return (-1);
+		}
+	}
+	d = json_object_new_object();
+	json_object_object_add(d, "stop_reason", json_object_new_string(
+	    seq != NULL ? "stop_sequence" : anth_stop_reason(st->finish)));
+	json_object_object_add(d, "stop_sequence", seq != NULL ?
+	    json_object_new_string(seq) : NULL);
+	o = json_object_new_object();
+	json_object_object_add(o, "type", json_object_new_string(
+	    "message_delta"));
+	json_object_object_add(o, "delta", d);
+	u = anth_usage(rl->usage);
+	if (rl->out_tokens < 0) {
+		/*
+		 * Cut before Copilot's usage chunk: estimate what was sent,
+		 * and count it, so that tokens/min limits still see it.
+		 */
+		rl->out_tokens = (int64_t)(st->out_chars / 3 + 1);
+		json_object_object_add(u, "output_tokens",
+		    json_object_new_int64(rl->out_tokens));
+		if (rl->in_tokens < 0 && rl->est_prompt > 0) {
+			rl->in_tokens = rl->est_prompt;
+			json_object_object_add(u, "input_tokens",
+			    json_object_new_int64(rl->in_tokens));
+		}
+	} else if ((v = anth_get(u, "output_tokens", json_type_int)) ==
+	    NULL || json_object_get_int64(v) == 0)
+		json_object_object_add(u, "output_tokens",
+		    json_object_new_int64(rl->out_tokens));
+	json_object_object_add(o, "usage", u);
+	anth_event(rl, "message_delta", o);
+	json_object_put(o);
+	o = json_object_new_object();
+	json_object_object_add(o, "type", json_object_new_string(
+	    "message_stop"));
+	anth_event(rl, "message_stop", o);
+	json_object_put(o);
+	return (0);
+}
+
+/*
+ * Ends the relay after anth_finish: answers the aggregated message, or
+ * ends the stream. This frees st (with the relay's dialect state).
+ */
+static void
+anth_answer(struct relay *rl, struct anth_stream *st)
+{
+	struct json_object	*msg;
+
+	if (!rl->aggregate) {
+		relay_stream_finish(rl);
+		return;
+	}
+	msg = st->agg;
+	st->agg = NULL;
+	if (msg == NULL)
+		relay_fail(rl, 502, "upstream_invalid", "the Copilot stream "
+		    "ended without a message");
+	else
+		relay_respond_json(rl, 200, msg);
+}
+
+/*
+ * A stop sequence matched in the live text: the answer ends here and the
+ * upstream transfer is cancelled (the event hook returns -1).
+ */
+static void
+anth_stop_matched(struct relay *rl, struct anth_stream *st, const char *seq)
+{
+	if (anth_finish(rl, st, seq) != 0) {
+		relay_stream_finish(rl);	/* after the error event */
+		return;
+	}
+	anth_answer(rl, st);
+}
+
 static void
 anth_stream_end(struct relay *rl)
 {
 	struct anth_ctx		*c = rl->dctx;
 	struct anth_stream	*st = c->st;
-	struct json_object	*o, *d;
-	size_t			 i;
 
 	if (c->native) {
 		if (!rl->saw_done)
@@ -1038,32 +1349,8 @@ anth_stream_end(struct relay *rl)
 		    "before the answer was complete");
 		return;
 	}
-	anth_start(rl, st);
-	anth_close_live(rl, st);
-	for (i = 0; i < st->nblocks; i++) {
-		if (anth_emit_block(rl, st, &st->blocks[i]) != 0) {
-			anth_stream_error(rl, "invalid_tool_arguments", "the "
-			    "model produced tool arguments that are not a JSON "
-			    "object");
-			return;
-		}
-	}
-	d = json_object_new_object();
-	json_object_object_add(d, "stop_reason", json_object_new_string(
-	    anth_stop_reason(st->finish)));
-	json_object_object_add(d, "stop_sequence", NULL);
-	o = json_object_new_object();
-	json_object_object_add(o, "type", json_object_new_string(
-	    "message_delta"));
-	json_object_object_add(o, "delta", d);
-	json_object_object_add(o, "usage", anth_usage(rl->usage));
-	anth_event(rl, "message_delta", o);
-	json_object_put(o);
-	o = json_object_new_object();
-	json_object_object_add(o, "type", json_object_new_string(
-	    "message_stop"));
-	anth_event(rl, "message_stop", o);
-	json_object_put(o);
+	if (anth_finish(rl, st, NULL) == 0 && rl->aggregate)
+		anth_answer(rl, st);
 }
 
 /* Non-stream translation: a chat.completion becomes a message. */
@@ -1167,9 +1454,21 @@ anth_complete(struct relay *rl, const char *body, size_t len)
 static int
 anth_translate(struct relay *rl, struct anth_ctx *c)
 {
-	struct json_object	*chat;
+	struct json_object	*chat, *stops;
+	const char		*s;
 	char			*why = NULL;
+	size_t			 i;
 
+	/*
+	 * Stop sequences are matched here, on a stream: a non-stream
+	 * request with some streams from Copilot and is answered whole,
+	 * so that Copilot stops as soon as one matches.
+	 */
+	stops = anth_get(c->orig, "stop_sequences", json_type_array);
+	if (stops != NULL && json_object_array_length(stops) == 0)
+		stops = NULL;
+	if (stops != NULL && !rl->client_stream)
+		rl->aggregate = 1;
 	if ((chat = anth_to_chat(rl, c->orig, &why)) == NULL) {
 		relay_fail(rl, 400, "invalid_request", "%s", why);
 		free(why);
@@ -1178,10 +1477,20 @@ anth_translate(struct relay *rl, struct anth_ctx *c)
 	json_object_put(rl->body);
 	rl->body = chat;
 	rl->upath = "/chat/completions";
-	rl->upstream_stream = rl->client_stream;
+	rl->upstream_stream = rl->client_stream || rl->aggregate;
 	c->native = 0;
-	if (c->st == NULL)
+	if (c->st == NULL) {
 		c->st = xcalloc(1, sizeof *c->st);
+		c->st->stops = stops;
+		for (i = 0; stops != NULL &&
+		    i < json_object_array_length(stops); i++) {
+			s = json_object_get_string(json_object_array_get_idx(
+			    stops, i));
+			if (s != NULL && strlen(s) > c->st->stop_max)
+				c->st->stop_max = strlen(s);
+		}
+		buf_init(&c->st->hold, 64 * 1024 * 1024);
+	}
 	return (0);
 }
 
@@ -1200,7 +1509,8 @@ anth_prepare(struct relay *rl)
 	c->orig = json_object_get(rl->body);
 	name = anth_str(rl->body, "model");
 	rl->client_model = xstrdup(name);
-	if ((mapped = anth_map_model(rl, name, &why)) == NULL) {
+	rl->est_prompt = anth_estimate(rl->body);
+	if ((mapped = anth_map_model(rl->srv, rl->acct, name, &why)) == NULL) {
 		relay_fail(rl, 404, "model_not_found", "%s", why);
 		free(why);
 		return (-1);
@@ -1355,33 +1665,147 @@ anth_count_value(struct json_object *v)
 	}
 }
 
+/*
+ * Returns the local estimate of the prompt tokens of a Messages request:
+ * about 3 characters a token for code-heavy text (the high side of the
+ * usual 3.5 to 4), plus overhead per message.
+ */
+static int64_t
+anth_estimate(struct json_object *body)
+{
+	struct json_object	*v, *msgs;
+	int64_t			 chars = 0, nmsgs = 0;
+
+	if (json_object_object_get_ex(body, "system", &v))
+		chars += anth_count_value(v);
+	if ((msgs = anth_get(body, "messages", json_type_array)) != NULL) {
+		chars += anth_count_value(msgs);
+		nmsgs = (int64_t)json_object_array_length(msgs);
+	}
+	if (json_object_object_get_ex(body, "tools", &v))
+		chars += anth_count_value(v) + 64;
+	return (chars / 3 + 8 + 4 * nmsgs);
+}
+
+/* A count_tokens request waiting for its account's model list. */
+struct anth_count {
+	struct req		*req;
+	struct account		*acct;
+	struct json_object	*body;
+	struct models_waiter	 mw;
+};
+
+static void
+anth_count_free(struct anth_count *ac)
+{
+	if (ac->acct != NULL) {
+		models_cancel(ac->acct, &ac->mw);
+		account_unref(ac->acct);
+	}
+	json_object_put(ac->body);
+	if (ac->req != NULL) {
+		ac->req->ctx = NULL;
+		ac->req->on_abort = NULL;
+	}
+	free(ac);
+}
+
+/* Maps the model, checks the key's allow-list and answers. */
+static void
+anth_count_answer(struct req *r, struct account *a, struct json_object *body)
+{
+	struct json_object	*o;
+	char			*mapped, *why = NULL;
+	int64_t			 tokens;
+
+	if ((mapped = anth_map_model(r->srv, a, anth_str(body, "model"),
+	    &why)) == NULL) {
+		req_error(r, 404, "model_not_found", "%s", why);
+		free(why);
+		return;
+	}
+	if (r->key != NULL && !keys_model_allowed(r->key->models, mapped)) {
+		req_error(r, 403, "model_not_allowed", "model '%s' is not "
+		    "allowed for key '%s' (allowed: %s)", mapped, r->key->id,
+		    r->key->models);
+		free(mapped);
+		return;
+	}
+	tokens = tokcal_apply(&r->srv->tokcal, mapped, anth_estimate(body));
+	free(mapped);
+	o = json_object_new_object();
+	json_object_object_add(o, "input_tokens", json_object_new_int64(tokens));
+	req_respond_json(r, 200, o);
+}
+
+static void
+anth_count_models_cb(struct account *a, void *arg, const char *err)
+{
+	struct anth_count	*ac = arg;
+	struct req		*r = ac->req;
+
+	/* Without a model list, the name is taken as it is. */
+	(void)err;
+	ac->mw.queued = 0;
+	r->ctx = NULL;
+	r->on_abort = NULL;
+	ac->req = NULL;
+	anth_count_answer(r, a, ac->body);
+	anth_count_free(ac);
+}
+
+static void
+anth_count_abort_cb(struct req *r)
+{
+	struct anth_count	*ac = r->ctx;
+
+	ac->req = NULL;
+	anth_count_free(ac);
+	req_abandon(r);
+}
+
+/*
+ * POST /v1/messages/count_tokens: no upstream call. The model is mapped
+ * as /v1/messages would map it (so an unknown model is refused the same
+ * way and the calibration of the right model applies), which may wait
+ * for the account's model list; without any account the estimate is
+ * answered uncalibrated for the name as given (or its alias).
+ */
 void
 api_anthropic_count_tokens(struct req *r)
 {
-	struct json_object	*body, *o, *v, *msgs;
-	int64_t			 chars = 0, tokens;
+	struct json_object	*body;
+	struct account		*a = NULL;
+	struct anth_count	*ac;
 
 	if ((body = relay_parse_body(r)) == NULL)
 		return;
 	if (anth_get(body, "model", json_type_string) == NULL ||
-	    (msgs = anth_get(body, "messages", json_type_array)) == NULL) {
+	    anth_get(body, "messages", json_type_array) == NULL) {
 		json_object_put(body);
 		req_error(r, 400, "missing_field", "model and messages are "
 		    "required");
 		return;
 	}
-	if (json_object_object_get_ex(body, "system", &v))
-		chars += anth_count_value(v);
-	chars += anth_count_value(msgs);
-	if (json_object_object_get_ex(body, "tools", &v))
-		chars += anth_count_value(v) + 64;
-	/*
-	 * About 3 characters a token for code-heavy text (high side of the
-	 * usual 3.5 to 4), plus overhead per message.
-	 */
-	tokens = chars / 3 + 8 + 4 * (int64_t)json_object_array_length(msgs);
-	json_object_put(body);
-	o = json_object_new_object();
-	json_object_object_add(o, "input_tokens", json_object_new_int64(tokens));
-	req_respond_json(r, 200, o);
+	if ((r->key != NULL && (r->key->account_removed ||
+	    r->key->account_id > 0)) || accounts_default(r->srv) != NULL) {
+		/* The key's account, as a request would spend it. */
+		if ((a = relay_account(r)) == NULL) {
+			json_object_put(body);
+			return;
+		}
+	}
+	if (a == NULL) {
+		anth_count_answer(r, NULL, body);
+		json_object_put(body);
+		return;
+	}
+	ac = xcalloc(1, sizeof *ac);
+	ac->req = r;
+	ac->acct = a;
+	ac->body = body;
+	account_ref(a);
+	r->ctx = ac;
+	r->on_abort = anth_count_abort_cb;
+	models_get(a, &ac->mw, anth_count_models_cb, ac);
 }

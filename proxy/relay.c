@@ -43,20 +43,8 @@ relay_close_cb(uv_handle_t *h)
 static int64_t
 relay_tokens(struct relay *rl)
 {
-	struct json_object	*v;
-	int64_t			 n = 0;
-
-	if (rl->usage == NULL)
-		return (0);
-	if (json_object_object_get_ex(rl->usage, "total_tokens", &v))
-		return (json_object_get_int64(v));
-	if (json_object_object_get_ex(rl->usage, "prompt_tokens", &v) ||
-	    json_object_object_get_ex(rl->usage, "input_tokens", &v))
-		n += json_object_get_int64(v);
-	if (json_object_object_get_ex(rl->usage, "completion_tokens", &v) ||
-	    json_object_object_get_ex(rl->usage, "output_tokens", &v))
-		n += json_object_get_int64(v);
-	return (n);
+	return ((rl->in_tokens > 0 ? rl->in_tokens : 0) +
+	    (rl->out_tokens > 0 ? rl->out_tokens : 0));
 }
 
 /* Releases everything but the request; the relay is freed later. */
@@ -104,27 +92,45 @@ relay_finish(struct relay *rl)
 void
 relay_note_usage(struct relay *rl, struct json_object *usage)
 {
+	struct json_object	*v;
+	int64_t			 in;
+
 	if (usage == NULL || !json_object_is_type(usage, json_type_object))
 		return;
 	json_object_put(rl->usage);
 	rl->usage = json_object_get(usage);
+	/*
+	 * Usage may come in parts (Anthropic streams: input in
+	 * message_start, output in message_delta): keep what each part
+	 * says. Anthropic's input_tokens leaves out the cached part.
+	 */
+	if (json_object_object_get_ex(usage, "prompt_tokens", &v))
+		rl->in_tokens = json_object_get_int64(v);
+	else if (json_object_object_get_ex(usage, "input_tokens", &v)) {
+		in = json_object_get_int64(v);
+		if (json_object_object_get_ex(usage, "cache_read_input_tokens",
+		    &v))
+			in += json_object_get_int64(v);
+		if (json_object_object_get_ex(usage,
+		    "cache_creation_input_tokens", &v))
+			in += json_object_get_int64(v);
+		rl->in_tokens = in;
+	}
+	if (json_object_object_get_ex(usage, "completion_tokens", &v) ||
+	    json_object_object_get_ex(usage, "output_tokens", &v))
+		rl->out_tokens = json_object_get_int64(v);
 }
 
 /* Logs the tokens the request used (the usage table comes later). */
 static void
 relay_log_usage(struct relay *rl)
 {
-	struct json_object	*v;
-	int64_t			 in = -1, out = -1;
+	int64_t	 in = rl->in_tokens, out = rl->out_tokens;
 
 	if (rl->usage == NULL || rl->req == NULL)
 		return;
-	if (json_object_object_get_ex(rl->usage, "prompt_tokens", &v) ||
-	    json_object_object_get_ex(rl->usage, "input_tokens", &v))
-		in = json_object_get_int64(v);
-	if (json_object_object_get_ex(rl->usage, "completion_tokens", &v) ||
-	    json_object_object_get_ex(rl->usage, "output_tokens", &v))
-		out = json_object_get_int64(v);
+	if (rl->est_prompt > 0 && in > 0 && rl->model != NULL)
+		tokcal_note(&rl->srv->tokcal, rl->model, in, rl->est_prompt);
 	log_ev(LOG_LEVEL_INFO, rl->req->rid, "usage",
 	    LF_STR("account", rl->acct->sa.label), LF_STR("model", rl->model),
 	    LF_STR("endpoint", rl->upath), LF_INT("prompt_tokens", in),
@@ -218,6 +224,8 @@ relay_write(struct relay *rl, const char *data, size_t len)
 
 	if (rl->req == NULL || rl->req->conn == NULL)
 		return (-1);
+	if (rl->aggregate)
+		return (0);	/* nothing goes out before the answer */
 	rl->last_write = uv_now(&rl->srv->loop);
 	rc = req_stream_write(rl->req, data, len);
 	if (rc == 1)
@@ -308,6 +316,8 @@ relay_headers_cb(struct upstream_xfer *x, void *arg, int status,
 	if (rl->upstream_stream && is_sse) {
 		sse_init(&rl->sse, RELAY_EVENT_MAX, relay_sse_cb, rl);
 		rl->started = 1;
+		if (rl->aggregate)
+			return (0);
 		req_stream_begin(rl->req, 200, "text/event-stream; charset=utf-8",
 		    NULL);
 		rl->last_write = uv_now(&rl->srv->loop);
@@ -652,6 +662,8 @@ relay_start(struct req *r, struct json_object *body,
 	rl->upath = hooks->upath;
 	rl->body = body;
 	rl->seq = -1;
+	rl->in_tokens = -1;
+	rl->out_tokens = -1;
 	account_ref(a);
 	uv_timer_init(&r->srv->loop, &rl->keepalive);
 	rl->keepalive.data = rl;

@@ -68,6 +68,15 @@ struct relay {
 	char			*model;		/* the Copilot model id */
 	int			 client_stream;	/* the client wants SSE */
 	int			 upstream_stream;
+	/*
+	 * The upstream streams but the client gets one JSON answer: the
+	 * dialect's event hook accumulates and nothing is written until it
+	 * answers with relay_respond_json. A dialect may also end an answer
+	 * while the upstream still sends (relay_stream_finish or
+	 * relay_respond_json from its event hook, which then returns -1):
+	 * the transfer is cancelled.
+	 */
+	int			 aggregate;
 	int			 client_usage;	/* include_usage asked */
 	int			 vision;
 	int			 agent;
@@ -89,6 +98,9 @@ struct relay {
 	int			 saw_finish;
 	int			 sent_usage;
 	struct json_object	*usage;		/* last usage seen */
+	int64_t			 in_tokens;	/* prompt, cache included; -1 */
+	int64_t			 out_tokens;	/* completion; -1 */
+	int64_t			 est_prompt;	/* local estimate, 0 = none */
 	char			*chunk_id;
 	char			*chunk_model;
 	int64_t			 created;

@@ -59,6 +59,7 @@ struct auth_key {
 };
 TAILQ_HEAD(auth_key_list, auth_key);
 #include "provider.h"
+#include "tokcal.h"
 
 
 struct server {
@@ -87,6 +88,7 @@ struct server {
 	struct accounts_watch	*accounts_watch;
 	struct login_list	 logins;
 	struct auth_key_list	 keys;
+	struct tokcal		 tokcal;	/* count_tokens calibration */
 	int			 no_listen;
 
 	uint64_t		 started_ms;	/* uv_now at start */

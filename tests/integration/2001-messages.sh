@@ -261,10 +261,13 @@ assert_eq "$(uj 'j["tools"]')" \
 assert_eq "$(uj '[j.get("tool_choice"), j.get("parallel_tool_calls")]')" \
     '["auto", false]' \
     "tool_choice auto; disable_parallel_tool_use -> parallel_tool_calls false"
-assert_eq "$(uj '[j["max_tokens"], j["temperature"], j["top_p"], j["stop"], j["user"]]')" \
-    '[321, 0.25, 0.9, ["END", "STOP"], "user-42"]' \
-    "max_tokens, temperature, top_p, stop, user"
-assert_eq "$(uj 'sorted(set(j) - {"model", "messages", "tools", "tool_choice", "parallel_tool_calls", "max_tokens", "temperature", "top_p", "stop", "user"})')" \
+assert_eq "$(uj '[j["max_tokens"], j["temperature"], j["top_p"], j.get("stop"), j["user"]]')" \
+    '[321, 0.25, 0.9, null, "user-42"]' \
+    "max_tokens, temperature, top_p, user; stop_sequences are matched by the gateway, not sent"
+assert_eq "$(uj '[j["stream"], j["stream_options"]]')" \
+    '[true, {"include_usage": true}]' \
+    "with stop_sequences the gateway streams from Copilot (to stop at a match)"
+assert_eq "$(uj 'sorted(set(j) - {"model", "messages", "tools", "tool_choice", "parallel_tool_calls", "max_tokens", "temperature", "top_p", "user", "stream", "stream_options"})')" \
     '[]' "no unknown field sent upstream (top_k, thinking, service_tier, ...)"
 assert_not_contains "$(cat "$T/up.json")" cache_control \
     "cache_control is not sent upstream"

@@ -143,6 +143,34 @@ while IFS= read -r b; do
 	done
 done <"$BODIES"
 
+# Calibrated per model, after mapping: the prompt tokens Copilot reported
+# for recent requests of a model scale that model's estimate (which stays
+# high), and leave the other models alone.
+CB=$($PY -c 'import json; print(json.dumps({"max_tokens": 50, "messages": [{"role": "user", "content": "Calibrate me: the quick brown fox jumps over the lazy dog. " * 60}]}))')
+with_model() { printf '%s' "$CB" | json - "dict(j, model=\"$1\")"; }
+count "$(with_model claude-haiku-4-5-20251001)"
+h0=$CNT
+count "$(with_model claude-haiku-4.5)"
+assert_eq "$CNT" "$h0" "a dated id and the Copilot id it maps to count the same ($h0)"
+count "$(with_model claude-opus-4.1)"
+o0=$CNT
+upstream_in "$(with_model claude-haiku-4-5-20251001)"
+up=$UP
+count "$(with_model claude-haiku-4.5)"
+h1=$CNT
+assert_eq "$([ "$h1" -lt "$h0" ] && [ "$h1" -ge "$up" ] && [ "$h1" -le $((up * 11 / 10 + 2)) ] && echo yes)" yes \
+    "calibrated by one relayed request: $up <= $h1 <= 1.1 x $up (uncalibrated: $h0)"
+count "$(with_model claude-haiku-4-5-20251001)"
+assert_eq "$CNT" "$h1" "the calibration applies to the dated id too"
+count "$(with_model claude-opus-4.1)"
+assert_eq "$CNT" "$o0" "another model keeps its own (no) calibration"
+req POST /v1/messages/count_tokens -H "$CT" -H "$AV" \
+    -d "$(printf '%s' "$CB" | json - 'dict(j, model="claude-nonsense-9")')"
+assert_eq "$STATUS $(json "$T/body" 'j["error"]["type"]')" \
+    "404 not_found_error" "an unknown model: 404"
+assert_contains "$(json "$T/body" 'j["error"]["message"]')" "claude-sonnet-4.5" \
+    "... listing the models that are available"
+
 # Cheap: fifty calls at once, all answered, nothing sent upstream.
 before=$(calls)
 res=$($PY - "$GW_PORT" <<'PY'
