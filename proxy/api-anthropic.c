@@ -80,8 +80,8 @@ api_anthropic_error(int status, const char *message)
 	case 429:
 		type = "rate_limit_error";
 		break;
-	case 503:
 	case 529:
+		/* Not 503: ours mean "no account", not "overloaded". */
 		type = "overloaded_error";
 		break;
 	default:
