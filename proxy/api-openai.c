@@ -341,7 +341,12 @@ chat_event(struct relay *rl, const char *event, const char *data, size_t len)
 		if ((v = api_get(c, "finish_reason", json_type_string)) != NULL)
 			rl->saw_finish = 1;
 	}
-	if (usage != NULL && !rl->client_usage)
+	/*
+	 * OpenAI's shape: usage only in the last chunk, with no choices
+	 * (chat_write_usage). Copilot may also put it on the finish chunk;
+	 * passed on there, a client adding up chunks would count it twice.
+	 */
+	if (usage != NULL)
 		json_object_object_del(o, "usage");
 	if (api_get(o, "object", json_type_string) == NULL)
 		json_object_object_add(o, "object",

@@ -65,18 +65,8 @@ listen_start(struct server *srv, char **cause)
 	 * limits.max_header_bytes (at most 1 MiB) is the one in force.
 	 */
 	http_parser_set_max_header_size(1024 * 1024 + 65536);
-	if (!config_host_is_loopback(host) && !srv->cfg.listen_allow_remote) {
-		*cause = xasprintf("refusing to listen on '%s': not a loopback "
-		    "address; pass --allow-remote (or set listen.allow_remote) "
-		    "to expose the gateway to the network", host);
+	if ((*cause = config_listen_refusal(&srv->cfg, host)) != NULL)
 		return (-1);
-	}
-	if (!config_host_is_loopback(host) && !srv->cfg.auth_enabled) {
-		*cause = xasprintf("refusing to listen on '%s' with auth turned "
-		    "off: anyone on the network could spend your Copilot "
-		    "account; set auth.enabled to true", host);
-		return (-1);
-	}
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

@@ -133,6 +133,7 @@ cmd_serve_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cmd_serve	 cs;
+	char			*why;
 	int			 ch, status;
 
 	optind = 1;
@@ -156,6 +157,13 @@ cmd_serve_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return (cmd_usage(ctx));
 	if (cmd_prepare(ctx) != 0)
 		return (CMD_EXIT_FAIL);
+	/* Before the admin key is made: a refused start leaves nothing. */
+	if ((why = config_listen_refusal(&ctx->cfg,
+	    ctx->cfg.listen_host)) != NULL) {
+		cmd_fail("%s", why);
+		free(why);
+		return (CMD_EXIT_FAIL);
+	}
 	if (!config_host_is_loopback(ctx->cfg.listen_host))
 		log_ev(LOG_LEVEL_WARN, NULL, "listening on a non-loopback "
 		    "address: anyone who can reach it can use the gateway",

@@ -939,3 +939,19 @@ config_key_differs(const struct config *a, const struct config *b,
 		return (strcmp(config_cstr(a, k), config_cstr(b, k)) != 0);
 	return (config_cnum(a, k) != config_cnum(b, k));
 }
+
+char *
+config_listen_refusal(const struct config *cfg, const char *host)
+{
+	if (config_host_is_loopback(host))
+		return (NULL);
+	if (!cfg->listen_allow_remote)
+		return (xasprintf("refusing to listen on '%s': not a loopback "
+		    "address; pass --allow-remote (or set listen.allow_remote) "
+		    "to expose the gateway to the network", host));
+	if (!cfg->auth_enabled)
+		return (xasprintf("refusing to listen on '%s' with auth turned "
+		    "off: anyone on the network could spend your Copilot "
+		    "account; set auth.enabled to true", host));
+	return (NULL);
+}

@@ -200,6 +200,12 @@ void	 config_show(const struct config *, FILE *, int json);
 /* Returns 1 if host names a loopback address (127/8, ::1, localhost). */
 int	 config_host_is_loopback(const char *host);
 /*
+ * Returns why the gateway must not listen on host with this config (a
+ * non-loopback address without listen.allow_remote, or with auth off),
+ * allocated, or NULL if it may.
+ */
+char	*config_listen_refusal(const struct config *, const char *host);
+/*
  * Parses "HOST:PORT", "[V6]:PORT" or ":PORT" into owned *host (NULL if
  * absent) and *port. 0 or -1 with *cause.
  */

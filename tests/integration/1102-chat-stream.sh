@@ -84,6 +84,8 @@ assert_eq "$(sj 'j["usage_chunks"][0]["prompt_tokens"] > 0 and j["usage_chunks"]
 assert_eq "$(sj '[json.loads(j["events"][-2]["data"])["choices"], json.loads(j["events"][-2]["data"]).get("object"), j["events"][-1]["data"]]')" \
     '[[], "chat.completion.chunk", "[DONE]"]' \
     "the usage chunk ({\"choices\":[]}) comes last, before [DONE]"
+assert_eq "$(sj '[json.loads(e["data"]).get("usage") for e in j["events"][:-2]] == [None] * (len(j["events"]) - 2)')" \
+    true "no other chunk carries usage (Copilot's usage on the finish chunk is not passed on twice)"
 
 # Relayed as it arrives: with 300 ms between upstream writes, the first
 # content chunk reaches the client well before the last.

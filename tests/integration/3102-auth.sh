@@ -358,6 +358,13 @@ timeout 20 "$GW_BIN" serve --listen "0.0.0.0:$P" >/dev/null \
 assert_eq "$RC_OFF" 1 "auth on, 0.0.0.0 without --allow-remote: exit 1"
 assert_contains "$(cat "$T/remote.err")" "allow-remote" \
     "... pointing at --allow-remote"
+# A refused start on a fresh home creates no admin key (file or row).
+RC_OFF=0
+COPILOT_GW_HOME=$T/fresh-home timeout 20 "$GW_BIN" serve \
+    --listen "0.0.0.0:$P" </dev/null >"$T/fresh.out" 2>&1 || RC_OFF=$?
+assert_eq "$RC_OFF" 1 "fresh home, 0.0.0.0 without --allow-remote: exit 1"
+assert_eq "$(ls "$T/fresh-home/admin-key" 2>/dev/null; grep -c sk-cgw- "$T/fresh.out")" 0 \
+    "... before any admin key was made or printed"
 
 # --- auth on: --allow-remote starts --------------------------------------------------------
 P=$(free_port)
