@@ -12,7 +12,12 @@
 #include "tokcal.h"
 
 #define TOKCAL_MARGIN	1.10
-#define TOKCAL_MIN	0.25
+/*
+ * The raw estimate assumes 3 characters a token; no real tokenizer gets
+ * past 6 on real prompts, so a lower ratio means the upstream did not
+ * count something (tools, say): do not follow it below one half.
+ */
+#define TOKCAL_MIN	0.5
 #define TOKCAL_MAX	4.0
 
 static struct tokcal_model *

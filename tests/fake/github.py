@@ -318,6 +318,14 @@ def tokens_of(nchars):
     return nchars // 4 + 1
 
 
+def tools_chars(tools):
+    """Characters the tool definitions add to a prompt: like the real
+    APIs, the fake bills the tools it was given (as compact JSON)."""
+    if not isinstance(tools, list) or not tools:
+        return 0
+    return len(json.dumps(tools, separators=(",", ":")))
+
+
 def parts_text(content):
     """(text, image_count) of a string or an array of content parts
     (OpenAI chat, Responses and Anthropic part types)."""
@@ -1251,7 +1259,8 @@ class GitHubFake(ScriptedServer):
                                 "is not supported with this model. Use "
                                 "'max_completion_tokens' instead.",
                                 "unsupported_parameter", param="max_tokens")
-        last_user, images, nchars = "", 0, 0
+        last_user, images = "", 0
+        nchars = tools_chars(body.get("tools"))
         all_images = 0
         for mm in msgs:
             t, im = parts_text(mm.get("content"))
@@ -1695,6 +1704,7 @@ class GitHubFake(ScriptedServer):
                                        "`thinking.budget_tokens`")
         system = body.get("system")
         nchars = len(parts_text(system)[0]) if system else 0
+        nchars += tools_chars(body.get("tools"))
         last_user, images, all_images = "", 0, 0
         tool_result = None
         for mi, mm in enumerate(msgs):

@@ -36,7 +36,7 @@ TEST_IMPL(tokcal_scales_per_model)
 	ASSERT_EQ(tokcal_factor(&tc, "small"), 0);
 	/* Clamped both ways. */
 	tokcal_note(&tc, "tiny", 1, 100000);
-	ASSERT_EQ(tokcal_apply(&tc, "tiny", 1000), 250);
+	ASSERT_EQ(tokcal_apply(&tc, "tiny", 1000), 500);
 	tokcal_note(&tc, "huge", 100000, 1000);
 	ASSERT_EQ(tokcal_apply(&tc, "huge", 1000), 4000);
 }
