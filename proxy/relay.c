@@ -441,6 +441,8 @@ relay_done_cb(struct upstream_xfer *x, void *arg, enum upstream_result res,
 			relay_send(rl);
 			return;
 		}
+		if (rl->finished)
+			return;	/* the retry hook answered (an error) */
 		relay_upstream_error(rl);
 		return;
 	}

@@ -44,7 +44,8 @@ struct relay_hooks {
 	void		(*headers)(struct relay *, struct upstream_xfer *);
 	/*
 	 * Optional: an upstream error before anything was sent; returns 1
-	 * after changing the request to send it again (a fallback).
+	 * after changing the request to send it again (a fallback), or 0;
+	 * it may also answer the client itself (relay_fail) and return 0.
 	 */
 	int		(*retry)(struct relay *, int status, const char *body,
 			    size_t len);

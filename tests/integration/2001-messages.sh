@@ -173,6 +173,14 @@ body_is 'j["content"] == [{"type": "text", "text": "echo: fall back"}] and j["id
 assert_eq "$(up_count $CHAT)" $((n0 + 1)) "the fallback went to chat/completions"
 assert_eq "$(up_last $CHAT 'b["model"] + " " + b["messages"][-1]["content"]')" \
     "claude-sonnet-4.5 fall back" "the fallback body is translated"
+# A refusal whose translation fails too (a "system" role inside messages
+# cannot be translated): a 400 for the client, and the gateway lives on.
+gh_config '{"api_fail_next": [{"status": 400, "message": "Extra inputs are not permitted", "code": "invalid_request_body"}]}'
+req POST /v1/messages -H "$CT" -H "$AV" -d '{"model":"claude-sonnet-4.5","max_tokens":50,"messages":[{"role":"user","content":"hi"},{"role":"system","content":"x"}]}'
+assert_eq "$STATUS $(json "$T/body" 'j["error"]["type"]')" "400 invalid_request_error" \
+    "refused natively, untranslatable: 400 invalid_request_error"
+req GET /healthz
+assert_eq "$STATUS" 200 "... and the gateway still answers"
 
 # ----------------------------------------------------------- translation
 for p in /v1/messages '/v1/messages?beta=true' /messages; do
