@@ -205,6 +205,7 @@ admin_key_create_fn(struct admin_job *j, struct store *st)
 	char			 secret[KEYS_SECRET_LEN + 1];
 	char			 id[KEYS_ID_LEN + 1], hash[KEYS_HASH_LEN + 1];
 	char			 prefix[32], *cause = NULL, num[32];
+	const char		*why;
 	int64_t			 expires_in;
 	int			 rc;
 
@@ -220,10 +221,15 @@ admin_key_create_fn(struct admin_job *j, struct store *st)
 		k.tier = (char *)json_object_get_string(v);
 	}
 	if (json_object_object_get_ex(j->in, "label", &v) && v != NULL) {
-		if (!json_object_is_type(v, json_type_string) ||
-		    json_object_get_string_len(v) > 64) {
+		if (!json_object_is_type(v, json_type_string)) {
 			admin_fail(j, 400, "invalid_field", xstrdup("'label' "
-			    "must be a string of at most 64 characters"));
+			    "must be a string"));
+			return;
+		}
+		if ((why = keys_label_error(json_object_get_string(v))) !=
+		    NULL) {
+			admin_fail(j, 400, "invalid_field", xasprintf("'label': "
+			    "%s", why));
 			return;
 		}
 		k.label = (char *)json_object_get_string(v);
@@ -281,14 +287,19 @@ admin_key_create_fn(struct admin_job *j, struct store *st)
 static void
 admin_key_label_fn(struct admin_job *j, struct store *st)
 {
+	const char		*why;
 	struct json_object	*v;
 	char			*cause = NULL;
 	int			 rc;
 
-	if ((v = admin_get(j->in, "label", json_type_string)) == NULL ||
-	    json_object_get_string_len(v) > 64) {
+	if ((v = admin_get(j->in, "label", json_type_string)) == NULL) {
 		admin_fail(j, 400, "missing_field", xstrdup("'label' must be a "
-		    "string of at most 64 characters"));
+		    "string"));
+		return;
+	}
+	if ((why = keys_label_error(json_object_get_string(v))) != NULL) {
+		admin_fail(j, 400, "invalid_field", xasprintf("'label': %s",
+		    why));
 		return;
 	}
 	if ((rc = store_keys_set_label(st, j->target,

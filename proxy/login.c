@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 #include "msg.h"
 #include "provider.h"
@@ -509,9 +510,10 @@ login_start_http(struct req *r, struct json_object *p)
 		return;
 	}
 	if ((v = login_param(p, "label")) != NULL &&
-	    (*v == '\0' || strlen(v) > 64)) {
-		req_error(r, 400, "invalid_field", "'label' must be 1 to 64 "
-		    "characters");
+	    (*v == '\0' || keys_label_error(v) != NULL)) {
+		/* It labels the account and the key made at the end. */
+		req_error(r, 400, "invalid_field", "'label': %s", *v == '\0' ?
+		    "it cannot be empty" : keys_label_error(v));
 		return;
 	}
 	if (RAND_bytes(rnd, sizeof rnd) != 1) {

@@ -150,6 +150,7 @@ cmd_keys_make(struct cmd_ctx *ctx, struct store_key *k, int json,
 static int
 cmd_keys_create_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
+	const char		*why;
 	static const struct option longopts[] = {
 		{ "account", required_argument, NULL, 'a' },
 		{ "expires", required_argument, NULL, 'e' },
@@ -191,9 +192,9 @@ cmd_keys_create_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			json = 1;
 			break;
 		case 'l':
-			if (strlen(optarg) > 64) {
-				fprintf(stderr, "copilot-gw: --label is at most "
-				    "64 characters\n");
+			if ((why = keys_label_error(optarg)) != NULL) {
+				fprintf(stderr, "copilot-gw: --label: %s\n",
+				    why);
 				return (CMD_EXIT_USAGE);
 			}
 			k.label = optarg;
@@ -407,14 +408,15 @@ cmd_keys_report(struct cmd_ctx *ctx, struct store_key *k, int json,
 static int
 cmd_keys_label_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
+	const char		*why;
 	struct store_key	 k;
 	char			*cause = NULL;
 	int			 rc, json;
 
 	if ((json = cmd_keys_json_opt(argc, argv, 2)) == -1)
 		return (cmd_usage(ctx));
-	if (strlen(argv[optind + 1]) > 64)
-		return (cmd_fail("a label is at most 64 characters"));
+	if ((why = keys_label_error(argv[optind + 1])) != NULL)
+		return (cmd_fail("%s", why));
 	if (cmd_prepare(ctx) != 0 || cmd_keys_find(ctx, argv[optind], &k) != 0)
 		return (CMD_EXIT_FAIL);
 	if ((rc = store_keys_set_label(ctx->store, k.id, argv[optind + 1],

@@ -18,6 +18,7 @@
 
 #include "cmd.h"
 #include "cmd-proxy.h"
+#include "keys.h"
 #include "log.h"
 #include "msg.h"
 #include "proxy/proxy.h"
@@ -162,10 +163,12 @@ cmd_login_github_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			    json_object_new_string(optarg));
 			break;
 		case 'l':
-			if (*optarg == '\0' || strlen(optarg) > 64) {
+			if (*optarg == '\0' || keys_label_error(optarg) !=
+			    NULL) {
 				json_object_put(d);
-				fprintf(stderr, "copilot-gw: --label must be 1 "
-				    "to 64 characters\n");
+				fprintf(stderr, "copilot-gw: --label: %s\n",
+				    *optarg == '\0' ? "it cannot be empty" :
+				    keys_label_error(optarg));
 				return (CMD_EXIT_USAGE);
 			}
 			json_object_object_add(d, "label",

@@ -101,3 +101,21 @@ keys_model_allowed(const char *list, const char *model)
 	}
 	return (0);
 }
+
+const char *
+keys_label_error(const char *label)
+{
+	const unsigned char	*p;
+
+	if (strlen(label) > KEYS_LABEL_MAX)
+		return ("a label is at most 64 characters");
+	for (p = (const unsigned char *)label; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return ("a label cannot hold control characters");
+	if (strncmp(label, "key_", 4) == 0)
+		return ("a label cannot start with 'key_', which key ids use");
+	if (strncmp(label, "sk-cgw-", 7) == 0 || keys_looks_like_secret(label))
+		return ("a label cannot look like a key secret (labels are "
+		    "stored and shown in clear)");
+	return (NULL);
+}

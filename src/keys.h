@@ -26,6 +26,14 @@ void	 keys_mask(const char *secret, char *out, size_t len);
 /* Returns 1 if s has the shape of a client key secret. */
 int	 keys_looks_like_secret(const char *s);
 /*
+ * Returns why label cannot name a key (a static string), or NULL: at
+ * most KEYS_LABEL_MAX bytes, no control characters (it is printed on
+ * terminals), not shaped like a key id (which it would shadow) or a
+ * secret (which would be kept in clear).
+ */
+#define KEYS_LABEL_MAX	64
+const char *keys_label_error(const char *label);
+/*
  * Returns 1 if model matches the allow-list (comma-separated exact ids
  * and '*' globs; empty = everything).
  */

@@ -182,7 +182,8 @@ store_keys_get(struct store *s, const char *key, struct store_key *out,
 	memset(out, 0, sizeof *out);
 	if ((stmt = store_stmt(s, "SELECT " STORE_KEY_COLS " FROM keys"
 	    " WHERE id = ?1 OR (label = ?1 AND label != '')"
-	    " ORDER BY revoked_ms IS NOT NULL, created_ms DESC LIMIT 1",
+	    " ORDER BY id = ?1 DESC, revoked_ms IS NOT NULL, created_ms DESC"
+	    " LIMIT 1",
 	    cause)) == NULL)
 		return (-1);
 	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);

@@ -173,6 +173,10 @@ assert_contains "$(cat "$T/ec.err")" "nobody" "... naming the account"
 LONG_LABEL=$(printf 'x%.0s' $(seq 1 65))
 assert_eq "$(exit_code gw keys label cli-a "$LONG_LABEL")" 1 \
     "a 65-character label is refused"
+assert_eq "$(exit_code gw keys label cli-a key_0123456789abcdef)" 1 \
+    "a label shaped like a key id (which it would shadow) is refused"
+assert_eq "$(exit_code gw keys create --label "$(printf 'esc\033[31m')")" 2 \
+    "a label with a control character is refused"
 # The manual: "--label name: a label for the key, at most 64 characters".
 NK=$(sq "SELECT count(*) FROM keys")
 soft_eq "$(exit_code gw keys create --label "$LONG_LABEL" | sed 's/^[12]$/refused/')" \

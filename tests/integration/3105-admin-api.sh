@@ -177,7 +177,11 @@ assert_eq "$(gw keys show --json "$K_ID" | json - 'j["label"]')" renamed \
 admin POST "/auth/keys/$K_ID/label" '{}'
 is_error 400 missing_field "label without a label"
 admin POST "/auth/keys/$K_ID/label" "{\"label\":\"$(printf 'y%.0s' $(seq 1 65))\"}"
-is_error 400 missing_field "a 65-character label"
+is_error 400 invalid_field "a 65-character label"
+for bad in 'key_0123456789abcdef' 'tab\there' "sk-cgw-$(printf 'A%.0s' $(seq 1 43))"; do
+	admin POST "/auth/keys/$K_ID/label" "$($PY -c 'import json,sys; print(json.dumps({"label": sys.argv[1].replace("\\t", "\t")}))' "$bad")"
+	is_error 400 invalid_field "label '${bad:0:12}...' (an id, a control character, a secret) is refused"
+done
 
 # --- rotate with a grace period, then without ----------------------------------------
 T0=$(date +%s.%N)

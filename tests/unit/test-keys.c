@@ -269,3 +269,28 @@ TEST_IMPL(keys_model_allowed)
 	memcpy(big + 301, "gpt-4o", 7);
 	ASSERT_EQ(keys_model_allowed(big, "gpt-4o"), 1);
 }
+
+TEST_IMPL(keys_label_rules)
+{
+	char	 big[KEYS_LABEL_MAX + 2];
+
+	ASSERT_NULL(keys_label_error("laptop"));
+	ASSERT_NULL(keys_label_error("Ana's editor (wifi) \xc3\xa9"));
+	memset(big, 'x', sizeof big);
+	big[KEYS_LABEL_MAX] = '\0';
+	ASSERT_NULL(keys_label_error(big));
+	big[KEYS_LABEL_MAX] = 'x';
+	big[KEYS_LABEL_MAX + 1] = '\0';
+	ASSERT_NOT_NULL(keys_label_error(big));
+	/* Printed on terminals: no control characters, escapes included. */
+	ASSERT_NOT_NULL(keys_label_error("a\tb"));
+	ASSERT_NOT_NULL(keys_label_error("\x1b[31mred"));
+	ASSERT_NOT_NULL(keys_label_error("del\x7f"));
+	/* It would shadow a key id, or keep a secret in clear. */
+	ASSERT_NOT_NULL(keys_label_error("key_0123456789abcdef"));
+	ASSERT_NOT_NULL(keys_label_error("key_"));
+	ASSERT_NULL(keys_label_error("keyboard"));
+	ASSERT_NOT_NULL(keys_label_error(
+	    "sk-cgw-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	ASSERT_NOT_NULL(keys_label_error("sk-cgw-short"));
+}

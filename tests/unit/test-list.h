@@ -38,5 +38,6 @@
 	TEST_ENTRY(keys_mask_hides, 10)					\
 	TEST_ENTRY(keys_looks_like_secret, 10)				\
 	TEST_ENTRY(keys_model_allowed, 10)				\
+	TEST_ENTRY(keys_label_rules, 10)				\
 	TEST_ENTRY(tokcal_scales_per_model, 10)			\
 	TEST_ENTRY(tokcal_recent_and_bounded, 10)
