@@ -72,7 +72,17 @@ cmd_serve_bootstrap(struct cmd_ctx *ctx)
 		store_close(st);
 		return (-1);
 	}
-	if ((n = store_keys_count_admin(st)) != 0) {
+	/*
+	 * Only a first run makes one: when the operator revoked every admin
+	 * key (or let them expire), a restart must not mint another into a
+	 * file; keys recover-admin is the way back.
+	 */
+	if ((n = store_keys_count_admin(st, 0)) != 0) {
+		if (n > 0 && store_keys_count_admin(st, 1) == 0)
+			log_ev(LOG_LEVEL_WARN, NULL, "no admin key is valid: "
+			    "the admin routes cannot be used; run 'copilot-gw "
+			    "keys recover-admin' for a new one",
+			    LF_INT("admin_keys", n));
 		store_close(st);
 		return (n < 0 ? cmd_fail("cannot read the keys table") : 0);
 	}

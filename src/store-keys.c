@@ -266,19 +266,20 @@ store_keys_revoke(struct store *s, const char *id, char **cause)
 }
 
 int64_t
-store_keys_count_admin(struct store *s)
+store_keys_count_admin(struct store *s, int live_only)
 {
 	sqlite3_stmt	*stmt;
 	char		*cause = NULL;
 	int64_t		 n = -1;
 
 	if ((stmt = store_stmt(s, "SELECT count(*) FROM keys WHERE"
-	    " tier = 'admin' AND revoked_ms IS NULL AND (expires_ms IS NULL"
-	    " OR expires_ms > ?)", &cause)) == NULL) {
+	    " tier = 'admin' AND (?2 = 0 OR (revoked_ms IS NULL AND"
+	    " (expires_ms IS NULL OR expires_ms > ?1)))", &cause)) == NULL) {
 		free(cause);
 		return (-1);
 	}
 	sqlite3_bind_int64(stmt, 1, store_keys_now());
+	sqlite3_bind_int(stmt, 2, live_only);
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		n = sqlite3_column_int64(stmt, 0);
 	sqlite3_reset(stmt);

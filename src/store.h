@@ -157,7 +157,8 @@ int		 store_keys_rotate(struct store *, const char *id,
 int		 store_keys_revoke(struct store *, const char *id,
 		    char **cause);
 /* Counts active (unrevoked, unexpired) admin keys; -1 on error. */
-int64_t		 store_keys_count_admin(struct store *);
+/* Counts admin keys: the usable ones, or (live_only 0) all ever made. */
+int64_t		 store_keys_count_admin(struct store *, int live_only);
 /* Records last use for a batch of key ids at time ms. */
 int		 store_keys_touch(struct store *, char *const *ids, size_t n,
 		    int64_t ms, char **cause);

@@ -3,7 +3,8 @@
 # The first admin key: serve with auth on and no admin key makes one.
 # Without a terminal it goes to "$GW_HOME/admin-key" (mode 0600), whose
 # path is printed on standard error; the secret is in no log; it works as
-# an admin key; a second start makes no other. On a terminal the secret
+# an admin key; a second start makes no other, and neither does a start
+# after every admin key was revoked (it warns instead). On a terminal the secret
 # is printed there instead, and no file is written. With auth off nothing
 # is made.
 . "$(dirname "$0")/lib.sh"
@@ -70,6 +71,18 @@ req GET /auth/keys -H "Authorization: Bearer $SECRET"
 assert_eq "$STATUS" 200 "the first key still works"
 stop_gw
 assert_eq "$GW_STATUS" 0 "serve stopped cleanly"
+
+# --- every admin key revoked: no new one behind the operator's back ---------------
+rm -f "$KF"
+gw keys revoke first-admin >/dev/null || fail "keys revoke first-admin failed"
+: >"$T/gw.log"
+GW_AUTH=1 start_gw
+assert_eq "$(admin_count)" 0 "a start after the admin keys were revoked makes none"
+[ ! -e "$KF" ] || fail "an admin-key file was written again"
+ok "... and writes no admin-key file"
+assert_contains "$(cat "$T/gw.log")" "keys recover-admin" \
+    "... but warns that no admin key is valid, saying how to get one"
+stop_gw
 
 # --- on a terminal: printed there, no file -----------------------------------------
 H2=$T/gw-tty
