@@ -39,11 +39,15 @@ struct reqlog_audit {
 };
 
 #define REQLOG_AUDIT_MAX	256	/* per flush; the rest are counted */
+/* Of those, auth failures may take this many: a flood of bad keys must
+ * not crowd out admin calls and logins. */
+#define REQLOG_AUDIT_FAIL_MAX	192
 
 struct reqlog {
 	struct server		*srv;
 	struct reqlog_audit	*audit;
 	size_t			 naudit;
+	size_t			 naudit_fail;	/* auth.failure among them */
 	uint64_t		 audit_suppressed;
 	struct reqlog_audit	*faudit;
 	size_t			 fnaudit;
@@ -93,14 +97,18 @@ reqlog_audit(struct reqlog *rl, const char *actor, const char *action,
     const char *target, const char *detail)
 {
 	struct reqlog_audit	*a;
+	int			 fail;
 
 	if (rl == NULL)
 		return;
-	if (rl->naudit == REQLOG_AUDIT_MAX) {
+	fail = strcmp(action, "auth.failure") == 0;
+	if (rl->naudit == REQLOG_AUDIT_MAX ||
+	    (fail && rl->naudit_fail == REQLOG_AUDIT_FAIL_MAX)) {
 		/* A flood (say, a burst of bad keys): count, do not store. */
 		rl->audit_suppressed++;
 		return;
 	}
+	rl->naudit_fail += fail;
 	if (rl->audit == NULL)
 		rl->audit = xcalloc(REQLOG_AUDIT_MAX, sizeof *rl->audit);
 	a = &rl->audit[rl->naudit++];
@@ -296,6 +304,7 @@ reqlog_flush(struct reqlog *rl)
 	rl->fsuppressed = rl->audit_suppressed;
 	rl->audit = NULL;
 	rl->naudit = 0;
+	rl->naudit_fail = 0;
 	rl->audit_suppressed = 0;
 	rl->frows = rl->rows;
 	rl->fn = rl->n;
