@@ -107,15 +107,17 @@ auth_credential(struct req *r)
 {
 	const char	*v;
 
-	if ((v = req_header(r, "authorization")) != NULL) {
-		if (strncasecmp(v, "Bearer ", 7) == 0) {
-			v += 7;
-			while (*v == ' ')
-				v++;
-			return (*v != '\0' ? v : NULL);
-		}
-		return (NULL);
+	if ((v = req_header(r, "authorization")) != NULL &&
+	    strncasecmp(v, "Bearer ", 7) == 0) {
+		v += 7;
+		while (*v == ' ')
+			v++;
+		return (*v != '\0' ? v : NULL);
 	}
+	/*
+	 * Another scheme (Basic, from a reverse proxy in front) is not
+	 * ours: x-api-key may still carry the key.
+	 */
 	if ((v = req_header(r, "x-api-key")) != NULL && *v != '\0')
 		return (v);
 	return (NULL);

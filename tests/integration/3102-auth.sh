@@ -191,6 +191,18 @@ req POST /v1/chat/completions -H "$CT" -H "authorization: bearer $C_SECRET" -d "
 assert_eq "$STATUS" 200 "the scheme is case-insensitive"
 req POST /v1/chat/completions -H "$CT" -H "x-api-key: $C_SECRET" -d "$CHAT"
 assert_eq "$STATUS" 200 "x-api-key: <key>: 200"
+req POST /v1/chat/completions -H "$CT" -H "Authorization: Basic dXNlcjpwYXNz" \
+    -H "x-api-key: $C_SECRET" -d "$CHAT"
+assert_eq "$STATUS" 200 "Authorization: Basic (a reverse proxy's) does not hide x-api-key: 200"
+# The Anthropic routes answer 401 in Anthropic's shape.
+req POST /v1/messages -H "$CT" -H 'anthropic-version: 2023-06-01' \
+    -d '{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}'
+assert_eq "$STATUS $(json "$T/body" '[j["type"], j["error"]["type"]]')" \
+    '401 ["error", "authentication_error"]' "/v1/messages without a key: 401 authentication_error"
+assert_contains "$(header www-authenticate)" "Bearer" "... with WWW-Authenticate"
+req POST /v1/messages -H "$CT" -H 'anthropic-version: 2023-06-01' -H "x-api-key: $C_SECRET" \
+    -d '{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}'
+assert_eq "$STATUS $(json "$T/body" 'j["type"]')" "200 message" "/v1/messages with x-api-key: 200"
 req POST /v1/responses -H "$CT" -H "x-api-key: $C_SECRET" \
     -d '{"model":"gpt-4o","input":"hello"}'
 assert_eq "$STATUS" 200 "/v1/responses with a key: 200"
