@@ -177,19 +177,26 @@ admin_key_show_fn(struct admin_job *j, struct store *st)
 }
 
 /* Reads a non-negative integer member (default 0); -1 if it is bad. */
+#define ADMIN_SECONDS_MAX	(10LL * 366 * 86400)
+#define ADMIN_COUNT_MAX		1000000000000LL
+
 static int
 admin_count(struct admin_job *j, const char *name, int64_t *out)
 {
 	struct json_object	*v;
+	/* Durations in seconds: ten years (their milliseconds fit). */
+	int64_t			 max = strcmp(name, "expires_in") == 0 ||
+				    strcmp(name, "grace_seconds") == 0 ?
+				    ADMIN_SECONDS_MAX : ADMIN_COUNT_MAX;
 
 	*out = 0;
 	if (!json_object_object_get_ex(j->in, name, &v) ||
 	    json_object_is_type(v, json_type_null))
 		return (0);
 	if (!json_object_is_type(v, json_type_int) ||
-	    json_object_get_int64(v) < 0) {
-		admin_fail(j, 400, "invalid_field", xasprintf("'%s' must be a "
-		    "non-negative integer", name));
+	    json_object_get_int64(v) < 0 || json_object_get_int64(v) > max) {
+		admin_fail(j, 400, "invalid_field", xasprintf("'%s' must be an "
+		    "integer from 0 to %lld", name, (long long)max));
 		return (-1);
 	}
 	*out = json_object_get_int64(v);

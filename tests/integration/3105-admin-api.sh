@@ -211,6 +211,10 @@ wait_code "$K3_SECRET" 200 3
 ok "the newest secret works"
 admin POST "/auth/keys/$K_ID/rotate" '{"grace_seconds": -5}'
 is_error 400 invalid_field "a negative grace"
+admin POST "/auth/keys/$K_ID/rotate" '{"grace_seconds": 9223372036854775807}'
+is_error 400 invalid_field "a grace whose milliseconds overflow is refused, not wrapped"
+admin POST /auth/keys '{"label":"forever","expires_in": 9223372036854775807}'
+is_error 400 invalid_field "an expires_in whose milliseconds overflow is refused"
 
 # --- revoke ----------------------------------------------------------------------------
 admin DELETE "/auth/keys/$K_ID"
