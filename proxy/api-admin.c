@@ -595,6 +595,10 @@ admin_device_status_fn(struct admin_job *j, struct store *st)
 	if (store_keys_insert(st, &k, &cause) != 0) {
 		explicit_bzero(secret, sizeof secret);
 		admin_fail(j, 500, "store_error", cause);
+		/* Give the claim back: the next status call makes the key. */
+		cause = NULL;
+		if (store_device_unclaim_key(st, d.id, id, &cause) == -1)
+			free(cause);
 		store_device_release(&d);
 		return;
 	}

@@ -186,7 +186,9 @@ login_save_work_cb(uv_work_t *w)
 		return;
 	}
 	/* The account is saved; an audit failure is only logged. */
-	if (store_audit_add(st, "login", "account.add", l->sa.label,
+	if (store_audit_add(st, "login", "login.complete", l->ops->name,
+	    l->sa.login, &l->audit_err) != 0 ||
+	    store_audit_add(st, "login", "account.add", l->sa.label,
 	    l->sa.login, &l->audit_err) != 0)
 		l->audit_failed = 1;
 	store_close(st);
@@ -358,8 +360,12 @@ device_job_work_cb(uv_work_t *w)
 	if (j->finish)
 		store_device_finish(st, j->d.id, j->status, j->error,
 		    j->account_id, &j->err);
-	else
-		store_device_insert(st, &j->d, &j->err);
+	else if (store_device_insert(st, &j->d, &j->err) == 0 &&
+	    store_device_purge(st, j->d.created_ms, &j->err) != 0) {
+		/* The login goes on; old rows wait for the next start. */
+		free(j->err);
+		j->err = NULL;
+	}
 	store_close(st);
 }
 

@@ -135,8 +135,9 @@ store_device_finish(struct store *s, const char *id, const char *status,
 
 	if (store_begin(s, cause) != 0)
 		return (-1);
+	/* A finished login needs its device code no more. */
 	if ((stmt = store_stmt(s, "UPDATE device_tx SET status = ?, error = ?,"
-	    " account_id = ? WHERE id = ?", cause)) == NULL) {
+	    " account_id = ?, device_code = '' WHERE id = ?", cause)) == NULL) {
 		store_rollback(s);
 		return (-1);
 	}
@@ -228,4 +229,53 @@ store_device_set_key(struct store *s, const char *id, const char *key_id,
 	sqlite3_bind_text(stmt, 2, id, -1, SQLITE_STATIC);
 	rc = store_device_write(s, stmt, cause);
 	return (rc < 0 ? -1 : rc == 0);
+}
+
+int
+store_device_unclaim_key(struct store *s, const char *id, const char *key_id,
+    char **cause)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	if (store_begin(s, cause) != 0)
+		return (-1);
+	if ((stmt = store_stmt(s, "UPDATE device_tx SET key_id = NULL WHERE"
+	    " id = ? AND key_id = ?", cause)) == NULL) {
+		store_rollback(s);
+		return (-1);
+	}
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, key_id, -1, SQLITE_STATIC);
+	rc = store_device_write(s, stmt, cause);
+	return (rc < 0 ? -1 : rc == 0);
+}
+
+int
+store_device_purge(struct store *s, int64_t now, char **cause)
+{
+	sqlite3_stmt	*stmt;
+
+	if (store_begin(s, cause) != 0)
+		return (-1);
+	if ((stmt = store_stmt(s, "DELETE FROM device_tx WHERE created_ms < ?",
+	    cause)) == NULL) {
+		store_rollback(s);
+		return (-1);
+	}
+	sqlite3_bind_int64(stmt, 1, now - STORE_DEVICE_KEEP_MS);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		sqlite3_reset(stmt);
+		store_error(s, "cannot purge device logins", cause);
+		store_rollback(s);
+		return (-1);
+	}
+	sqlite3_reset(stmt);
+	if ((stmt = store_stmt(s, "UPDATE device_tx SET device_code = ''"
+	    " WHERE expires_ms <= ? AND device_code != ''", cause)) == NULL) {
+		store_rollback(s);
+		return (-1);
+	}
+	sqlite3_bind_int64(stmt, 1, now);
+	return (store_device_write(s, stmt, cause) < 0 ? -1 : 0);
 }

@@ -200,6 +200,16 @@ int		 store_device_pending(struct store *, int64_t now_ms,
 /* Records the key handed out: 0 done, 1 already handed out, -1 error. */
 int		 store_device_set_key(struct store *, const char *id,
 		    const char *key_id, char **cause);
+/*
+ * Forgets transactions older than STORE_DEVICE_KEEP_MS and the device
+ * codes of expired ones (a code is a short-lived secret).
+ */
+#define STORE_DEVICE_KEEP_MS	(7LL * 86400 * 1000)
+int		 store_device_purge(struct store *, int64_t now_ms,
+		    char **cause);
+/* Undoes store_device_set_key when the key could not be made. */
+int		 store_device_unclaim_key(struct store *, const char *id,
+		    const char *key_id, char **cause);
 
 /* One audit entry (strings borrowed on insert, owned when listed). */
 struct store_audit {
