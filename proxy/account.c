@@ -18,7 +18,8 @@
 #include "store.h"
 #include "xmalloc.h"
 
-#define ACCOUNTS_WATCH_MS 1000
+/* A change made by the CLI is in force within about this long (< 1 s). */
+#define ACCOUNTS_WATCH_MS 500
 
 struct accounts_watch {
 	struct server		*srv;
@@ -197,11 +198,13 @@ accounts_watch_work_cb(uv_work_t *w)
 	}
 	if (v == aw->data_version && !aw->work_force)
 		return;
-	aw->data_version = v;
+	/* Only a complete read moves the version on: else, retry. */
 	if (store_accounts_list(aw->store, &aw->rows, &aw->nrows,
 	    &aw->err) == 0 && store_keys_list(aw->store, &aw->krows,
-	    &aw->nkrows, &aw->err) == 0)
+	    &aw->nkrows, &aw->err) == 0) {
+		aw->data_version = v;
 		aw->changed = 1;
+	}
 }
 
 static void	accounts_watch_kick(struct accounts_watch *);
