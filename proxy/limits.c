@@ -85,7 +85,6 @@ limits_admit_key(struct req *r)
 			    "rate_limit", msg);
 			return (-1);
 		}
-		k->req_tokens -= 1.0;
 	}
 	if (k->tpm > 0) {
 		level = limits_refill(&k->tok_tokens, &k->tok_at, k->tpm, now);
@@ -98,6 +97,9 @@ limits_admit_key(struct req *r)
 			return (-1);
 		}
 	}
+	/* Debited only once admitted: a refused request costs nothing. */
+	if (k->rpm > 0)
+		k->req_tokens -= 1.0;
 	k->active++;
 	return (0);
 }

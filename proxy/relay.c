@@ -537,6 +537,13 @@ relay_token_cb(struct account *a, void *arg, const char *err, int status)
 	relay_send(rl);
 }
 
+static void	relay_slot_cb(void *, const char *);
+
+/*
+ * The model list is known (or unavailable): map and check the model,
+ * then wait for an upstream slot. A request refused here (unknown or
+ * disallowed model, bad body) never takes a slot.
+ */
 static void
 relay_models_cb(struct account *a, void *arg, const char *err)
 {
@@ -548,7 +555,7 @@ relay_models_cb(struct account *a, void *arg, const char *err)
 		    "model list", LF_STR("error", err));
 	if (rl->hooks->prepare(rl) != 0)
 		return;
-	token_get(a, &rl->tw, relay_token_cb, rl);
+	limits_acquire(a, &rl->sw, rl->key, relay_slot_cb, rl);
 }
 
 /* An upstream slot is free (or the wait failed). */
@@ -569,7 +576,7 @@ relay_slot_cb(void *arg, const char *err)
 		return;
 	}
 	rl->has_slot = 1;
-	models_get(rl->acct, &rl->mw, relay_models_cb, rl);
+	token_get(rl->acct, &rl->tw, relay_token_cb, rl);
 }
 
 struct json_object *
@@ -675,5 +682,5 @@ relay_start(struct req *r, struct json_object *body,
 	r->ctx = rl;
 	r->on_abort = relay_abort_cb;
 	r->on_drain = relay_drain_cb;
-	limits_acquire(a, &rl->sw, r->key, relay_slot_cb, rl);
+	models_get(a, &rl->mw, relay_models_cb, rl);
 }

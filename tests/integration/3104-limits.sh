@@ -213,6 +213,12 @@ assert_eq "$(pj '[r[1]["code"], r[1]["retry_after"] is not None]')" \
     '["account_busy", true]' "... account_busy with Retry-After"
 assert_contains "$(pj 'r[1]["body"]')" "waited too long" \
     "... saying it waited too long"
+# A request refused for its model never queues for a slot.
+mkkey ML --label only-4o --models gpt-4o
+sleep 1	# serve picks the key up
+par "[{\"key\": \"$F_SECRET\", \"body\": $(printf '%s' "$LONGER" | $PY -c 'import json,sys; print(json.dumps(sys.stdin.read()))'), \"tag\": \"long\"}, {\"key\": \"$ML_SECRET\", \"body\": $(printf '%s' '{"model":"o1","messages":[{"role":"user","content":"hi"}]}' | $PY -c 'import json,sys; print(json.dumps(sys.stdin.read()))'), \"tag\": \"badmodel\", \"delay\": 0.3}]"
+assert_eq "$(pj '[x["status"] for x in r]')" '[200, 403]' \
+    "with the slot taken, a request for a model its key may not use gets its 403, not a place in the queue"
 
 # --- a fair queue across keys ---------------------------------------------------------
 restart_gw '{"limits": {"account_concurrency": 1}}'
