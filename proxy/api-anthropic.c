@@ -386,6 +386,48 @@ anth_image_part(struct json_object *b)
 	return (part);
 }
 
+/*
+ * Adds the images of a tool_result (content, an array) to *out as parts,
+ * after a text part naming the tool call. Returns how many.
+ */
+static int
+anth_result_images(struct json_object *b, struct json_object *content,
+    struct json_object **out)
+{
+	struct json_object	*blk, *img, *label;
+	const char		*t, *id;
+	char			*s;
+	size_t			 i, n;
+	int			 nimg = 0;
+
+	if (content == NULL || !json_object_is_type(content, json_type_array))
+		return (0);
+	n = json_object_array_length(content);
+	for (i = 0; i < n; i++) {
+		blk = json_object_array_get_idx(content, i);
+		if ((t = anth_str(blk, "type")) == NULL ||
+		    strcmp(t, "image") != 0 ||
+		    (img = anth_image_part(blk)) == NULL)
+			continue;
+		if (*out == NULL)
+			*out = json_object_new_array();
+		if (nimg++ == 0) {
+			id = anth_str(b, "tool_use_id");
+			s = xasprintf("Images returned by tool call %s:",
+			    id != NULL ? id : "?");
+			label = json_object_new_object();
+			json_object_object_add(label, "type",
+			    json_object_new_string("text"));
+			json_object_object_add(label, "text",
+			    json_object_new_string(s));
+			free(s);
+			json_object_array_add(*out, label);
+		}
+		json_object_array_add(*out, img);
+	}
+	return (nimg);
+}
+
 /* Appends {role, content: parts} if parts is not empty; takes parts. */
 static void
 anth_flush_user(struct json_object *msgs, struct json_object **parts)
@@ -412,7 +454,7 @@ anth_message(struct relay *rl, struct json_object *msgs,
     struct json_object *am, char **why)
 {
 	struct json_object	*content, *b, *parts = NULL, *m, *tcs, *tc;
-	struct json_object	*fn, *input, *img;
+	struct json_object	*fn, *input, *img, *rimgs = NULL;
 	const char		*role, *type, *t;
 	struct buf		 text;
 	size_t			 i, n;
@@ -488,17 +530,33 @@ anth_message(struct relay *rl, struct json_object *msgs,
 		buf_release(&text);
 		return (0);
 	}
-	/* User content, in order: parts, tool results, parts again. */
+	/*
+	 * User content, in order: parts, tool results, parts again. A tool
+	 * message carries only text, so the images of tool results (Claude
+	 * Code's Read of a picture, a screenshot) follow the run of tool
+	 * messages in a user message of their own.
+	 */
 	for (i = 0; i < n; i++) {
 		b = json_object_array_get_idx(content, i);
 		if ((type = anth_str(b, "type")) == NULL)
 			continue;
+		if (strcmp(type, "tool_result") != 0)
+			anth_flush_user(msgs, &rimgs);
 		if (strcmp(type, "tool_result") == 0) {
 			anth_flush_user(msgs, &parts);
 			rl->agent = 1;
+			input = NULL;
 			json_object_object_get_ex(b, "content", &input);
-			rt = anth_result_text(json_object_object_get_ex(b,
-			    "content", &input) ? input : NULL);
+			rt = anth_result_text(input);
+			if (anth_result_images(b, input, &rimgs) > 0) {
+				char	*e = xasprintf("%s%s[the images this "
+				    "tool returned follow in the next user "
+				    "message]", rt, *rt != '\0' ? "\n" : "");
+
+				free(rt);
+				rt = e;
+				rl->vision = 1;
+			}
 			m = json_object_new_object();
 			json_object_object_add(m, "role",
 			    json_object_new_string("tool"));
@@ -535,6 +593,7 @@ anth_message(struct relay *rl, struct json_object *msgs,
 			rl->vision = 1;
 		}
 	}
+	anth_flush_user(msgs, &rimgs);
 	anth_flush_user(msgs, &parts);
 	return (0);
 }

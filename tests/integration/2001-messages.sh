@@ -286,6 +286,30 @@ assert_eq "$(up_last $CHAT 'r["headers"].get("x-initiator")')" agent \
 body_is 'j["content"][0]["type"] == "tool_use" and j["content"][0]["name"] == "get_weather" and j["content"][0]["input"] == {"echo": "and now?"}' \
     "the answer (a call of tools[0]) follows the last user text"
 
+# Images inside tool results (Claude Code's Read of a picture): a tool
+# message carries only text, so they follow the tool messages in a user
+# message of their own, named by tool call; the tool message says so.
+msg '{"model":"gpt-4o","max_tokens":50,"messages":[
+ {"role":"user","content":"look at the screenshot"},
+ {"role":"assistant","content":[{"type":"tool_use","id":"toolu_S","name":"shot","input":{}},{"type":"tool_use","id":"toolu_T","name":"ls","input":{}}]},
+ {"role":"user","content":[
+  {"type":"tool_result","tool_use_id":"toolu_S","content":[{"type":"text","text":"screen.png"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}}]},
+  {"type":"tool_result","tool_use_id":"toolu_T","content":"a.c b.c"},
+  {"type":"text","text":"what do you see?"}]}]}'
+assert_eq "$STATUS" 200 "tool results with images: 200"
+assert_eq "$(up_last $CHAT '[m["role"] for m in b["messages"]]')" \
+    '["user", "assistant", "tool", "tool", "user", "user"]' \
+    "the tool messages stay together; the images follow them, then the user's text"
+assert_eq "$(up_last $CHAT 'b["messages"][4]["content"]')" \
+    '[{"type": "text", "text": "Images returned by tool call toolu_S:"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]' \
+    "the tool's image, named by its tool call"
+assert_contains "$(up_last $CHAT 'b["messages"][2]["content"]')" "screen.png" \
+    "the tool message keeps the result's text"
+assert_contains "$(up_last $CHAT 'b["messages"][2]["content"]')" "images this tool returned" \
+    "... and says its images follow"
+assert_eq "$(up_last $CHAT 'r["headers"].get("copilot-vision-request")')" true \
+    "copilot-vision-request: true for images in tool results"
+
 # System as a plain string; no vision header without images.
 msg '{"model":"gpt-4o","max_tokens":10,"system":"Just a string.","messages":[{"role":"user","content":"hi"}]}'
 assert_eq "$(up_last $CHAT 'b["messages"]')" \
