@@ -21,12 +21,6 @@
 #include "store.h"
 #include "xmalloc.h"
 
-/* The key used when auth is turned off: admin tier, default account. */
-static struct auth_key auth_anonymous = {
-	.id = (char *)"anonymous",
-	.admin = 1,
-};
-
 static int64_t
 auth_now_ms(void)
 {
@@ -142,8 +136,12 @@ auth_check(struct req *r, int admin_route)
 	int64_t		 now;
 	int		 prev = 0;
 
-	if (!srv->cfg.auth_enabled)
-		return (&auth_anonymous);
+	if (!srv->cfg.auth_enabled) {
+		/* Admin tier, default account; its counters are the server's. */
+		srv->anonymous.id = (char *)"anonymous";
+		srv->anonymous.admin = 1;
+		return (&srv->anonymous);
+	}
 	if ((cred = auth_credential(r)) == NULL) {
 		auth_refuse(r, "missing_api_key", "missing API key: send "
 		    "'Authorization: Bearer <key>' or 'x-api-key: <key>'");

@@ -88,6 +88,7 @@ struct server {
 	struct accounts_watch	*accounts_watch;
 	struct login_list	 logins;
 	struct auth_key_list	 keys;
+	struct auth_key		 anonymous;	/* all requests, auth off */
 	struct tokcal		 tokcal;	/* count_tokens calibration */
 	int			 no_listen;
 
