@@ -585,12 +585,15 @@ upstream_xfer_add(struct upstream_xfer *x)
 	return (0);
 }
 
-/* Kicks curl soon from our own timer, leaving curl's timer alone. */
+/*
+ * Kicks curl from our own timer, leaving curl's timer alone: in the next
+ * loop iteration, once the curl call we may be inside has returned.
+ */
 static void
 upstream_kick(struct upstream *up)
 {
 	if (!up->shutting_down)
-		uv_timer_start(&up->kick, upstream_timer_cb, 1, 0);
+		uv_timer_start(&up->kick, upstream_timer_cb, 0, 0);
 }
 
 /*
@@ -788,8 +791,10 @@ upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 }
 
 /*
- * CURLMOPT_TIMERFUNCTION: arms the one-shot timer (-1 stops it, 0 becomes
- * 1 ms so that curl is never called back from here).
+ * CURLMOPT_TIMERFUNCTION: arms the one-shot timer (-1 stops it). A timeout
+ * of 0 means "call me now"; a 0 ms uv timer runs at the start of the next
+ * loop iteration, after a poll that does not block, so curl is acted on
+ * promptly but never from inside one of its own calls.
  */
 static int
 upstream_timer_fn(CURLM *multi, long timeout_ms, void *userp)
@@ -803,7 +808,7 @@ upstream_timer_fn(CURLM *multi, long timeout_ms, void *userp)
 		uv_timer_stop(&up->timer);
 	else
 		uv_timer_start(&up->timer, upstream_timer_cb,
-		    timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
+		    (uint64_t)timeout_ms, 0);
 	return (0);
 }
 
