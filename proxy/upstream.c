@@ -4,7 +4,11 @@
  * libuv loop (curl docs/examples/multi-uv.c, style.md section 1). struct
  * upstream owns the CURLM, a uv_timer_t for curl's timeouts, a uv_timer_t
  * used to kick curl after an unpause and one heap struct per curl socket
- * (a uv_poll_t). Each struct upstream_xfer owns its easy handle, copies of
+ * (a uv_poll_t). A connection socket keeps its struct and poll handle
+ * from the moment curl opens it until curl closes it (both through our
+ * callbacks), across the transfers that reuse the connection; other
+ * sockets (the resolver's) live from first use to CURL_POLL_REMOVE. Each
+ * struct upstream_xfer owns its easy handle, copies of
  * the request headers and body, the response header block and an idle
  * timer. Things curl forbids inside its callbacks (adding, removing or
  * unpausing a handle) are queued and run once the outermost curl call has
@@ -14,6 +18,7 @@
 #include "upstream.h"
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <assert.h>
 #include <ctype.h>
@@ -21,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <uv.h>
@@ -36,6 +42,8 @@
 struct upstream_sock {
 	uv_poll_t		 poll;
 	curl_socket_t		 fd;
+	int			 inited;	/* poll is initialised */
+	int			 owned;		/* opened and closed through us */
 	int			 closing;
 	struct upstream		*up;
 	TAILQ_ENTRY(upstream_sock) entry;
@@ -96,7 +104,9 @@ struct upstream {
 	CURLM			*multi;
 	uv_timer_t		 timer;		/* curl's timeout */
 	uv_timer_t		 kick;		/* our own wake-up of curl */
-	struct upstream_socks	 socks;
+	struct upstream_socks	 socks;		/* every struct, closing too */
+	struct upstream_sock	**socktab;	/* open ones by fd */
+	size_t			 nsocktab;
 	struct upstream_xfers	 xfers;		/* every live transfer */
 	struct upstream_xfers	 pending;	/* deferred work */
 	size_t			 nactive;
@@ -152,13 +162,62 @@ upstream_sock_close_cb(uv_handle_t *handle)
 	upstream_unref(up);
 }
 
-/* Stops and closes the poll handle of s; s is freed by its close callback. */
+/* Returns the struct of open socket fd, or NULL. */
+static struct upstream_sock *
+upstream_sock_find(struct upstream *up, curl_socket_t fd)
+{
+	if (fd < 0 || (size_t)fd >= up->nsocktab)
+		return (NULL);
+	return (up->socktab[fd]);
+}
+
+/* Creates the struct of socket fd (poll handle not yet initialised). */
+static struct upstream_sock *
+upstream_sock_new(struct upstream *up, curl_socket_t fd, int owned)
+{
+	struct upstream_sock	*s;
+	size_t			 n;
+
+	if ((size_t)fd >= up->nsocktab) {
+		n = up->nsocktab == 0 ? 64 : up->nsocktab;
+		while (n <= (size_t)fd)
+			n *= 2;
+		up->socktab = xreallocarray(up->socktab, n,
+		    sizeof *up->socktab);
+		memset(up->socktab + up->nsocktab, 0,
+		    (n - up->nsocktab) * sizeof *up->socktab);
+		up->nsocktab = n;
+	}
+	s = xcalloc(1, sizeof *s);
+	s->fd = fd;
+	s->up = up;
+	s->owned = owned;
+	TAILQ_INSERT_TAIL(&up->socks, s, entry);
+	up->socktab[fd] = s;
+	return (s);
+}
+
+/*
+ * Forgets s and closes its poll handle; s is freed by the close callback.
+ * uv_close takes the fd out of epoll at once, so this must run while the
+ * fd is still ours: before closing it, never after (the kernel may have
+ * given the number to another socket of this loop).
+ */
 static void
 upstream_sock_close(struct upstream_sock *s)
 {
+	struct upstream	*up = s->up;
+
 	if (s->closing)
 		return;
 	s->closing = 1;
+	if (upstream_sock_find(up, s->fd) == s)
+		up->socktab[s->fd] = NULL;
+	if (!s->inited) {
+		TAILQ_REMOVE(&up->socks, s, entry);
+		free(s);
+		return;
+	}
 	uv_poll_stop(&s->poll);
 	uv_close((uv_handle_t *)&s->poll, upstream_sock_close_cb);
 }
@@ -737,50 +796,48 @@ upstream_sock_fail(CURL *easy, curl_socket_t fd, int rc)
 
 /*
  * CURLMOPT_SOCKETFUNCTION: starts, changes or stops polling one socket.
- * The per-socket struct is created here, attached with curl_multi_assign
- * and closed here on CURL_POLL_REMOVE.
+ * Structs are found by fd rather than through curl_multi_assign: curl
+ * forgets the assignment on CURL_POLL_REMOVE, which it sends whenever a
+ * connection goes back to its cache, and a reused connection must find
+ * its poll handle again instead of making a new one per request. On
+ * CURL_POLL_REMOVE a connection socket's handle is only stopped (it is
+ * closed with the socket, in upstream_closesocket_cb); any other socket's
+ * is closed.
  */
 static int
 upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     void *socketp)
 {
 	struct upstream		*up = userp;
-	struct upstream_sock	*s = socketp;
+	struct upstream_sock	*s;
 	int			 events = 0, rc;
 
-	if (s != NULL && s->closing)
-		s = NULL;
-	if (s == NULL) {
-		/* one struct per open socket, even if curl forgot ours */
-		TAILQ_FOREACH(s, &up->socks, entry) {
-			if (s->fd == fd && !s->closing)
-				break;
-		}
-	}
+	(void)socketp;
+	s = upstream_sock_find(up, fd);
 	if (what == CURL_POLL_REMOVE) {
-		if (s != NULL) {
-			if (!up->shutting_down)
-				curl_multi_assign(up->multi, fd, NULL);
+		if (s == NULL)
+			return (0);
+		if (!s->owned)
 			upstream_sock_close(s);
-		}
+		else if (s->inited)
+			uv_poll_stop(&s->poll);
 		return (0);
 	}
 	if (up->shutting_down)
 		return (0);
-	if (s == NULL) {
-		s = xcalloc(1, sizeof *s);
-		s->fd = fd;
-		s->up = up;
+	if (s == NULL)
+		s = upstream_sock_new(up, fd, 0);
+	if (!s->inited) {
 		if ((rc = uv_poll_init_socket(up->loop, &s->poll, fd)) != 0) {
-			free(s);
+			if (!s->owned)
+				upstream_sock_close(s);
 			upstream_sock_fail(easy, fd, rc);
 			return (0);
 		}
 		s->poll.data = s;
-		TAILQ_INSERT_TAIL(&up->socks, s, entry);
+		s->inited = 1;
 		up->refs++;
 	}
-	curl_multi_assign(up->multi, fd, s);
 	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
 		events |= UV_READABLE;
 	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
@@ -788,6 +845,51 @@ upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 	if ((rc = uv_poll_start(&s->poll, events, upstream_poll_cb)) != 0)
 		upstream_sock_fail(easy, fd, rc);
 	return (0);
+}
+
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: opens a connection socket as curl would and
+ * marks it as ours, so that its poll handle outlives CURL_POLL_REMOVE.
+ */
+static curl_socket_t
+upstream_opensocket_cb(void *clientp, curlsocktype purpose,
+    struct curl_sockaddr *addr)
+{
+	struct upstream		*up = clientp;
+	struct upstream_sock	*s;
+	curl_socket_t		 fd;
+
+	(void)purpose;
+	fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC,
+	    addr->protocol);
+	if (fd == CURL_SOCKET_BAD)
+		return (CURL_SOCKET_BAD);
+	/*
+	 * A struct left for this number belongs to a socket closed behind
+	 * our back: drop it (the new fd is not in epoll yet, so closing the
+	 * stale handle cannot take anybody's registration away).
+	 */
+	if ((s = upstream_sock_find(up, fd)) != NULL)
+		upstream_sock_close(s);
+	upstream_sock_new(up, fd, 1);
+	return (fd);
+}
+
+/*
+ * CURLOPT_CLOSESOCKETFUNCTION: closes the poll handle of a connection
+ * socket while the fd is still open, then the socket. May run after the
+ * transfer that opened the connection is gone (closing a cached
+ * connection), never after curl_multi_cleanup.
+ */
+static int
+upstream_closesocket_cb(void *clientp, curl_socket_t fd)
+{
+	struct upstream		*up = clientp;
+	struct upstream_sock	*s;
+
+	if ((s = upstream_sock_find(up, fd)) != NULL)
+		upstream_sock_close(s);
+	return (close(fd) == 0 ? 0 : 1);
 }
 
 /*
@@ -851,7 +953,7 @@ void
 upstream_shutdown(struct upstream *up)
 {
 	struct upstream_xfer	*x;
-	struct upstream_sock	*s;
+	struct upstream_sock	*s, *next;
 
 	if (up == NULL || up->shutting_down)
 		return;
@@ -883,9 +985,14 @@ upstream_shutdown(struct upstream *up)
 	curl_multi_cleanup(up->multi);
 	up->curl_depth--;
 	up->multi = NULL;
-	/* sockets curl did not remove; the list shrinks in close callbacks */
-	TAILQ_FOREACH(s, &up->socks, entry)
+	/* sockets curl did not close; the list shrinks in close callbacks */
+	for (s = TAILQ_FIRST(&up->socks); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
 		upstream_sock_close(s);
+	}
+	free(up->socktab);
+	up->socktab = NULL;
+	up->nsocktab = 0;
 	uv_close((uv_handle_t *)&up->timer, upstream_timer_close_cb);
 	uv_close((uv_handle_t *)&up->kick, upstream_timer_close_cb);
 }
@@ -1015,6 +1122,10 @@ upstream_xfer_setup(struct upstream_xfer *x)
 	SETOPT(CURLOPT_PRIVATE, (void *)x);
 	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_OPENSOCKETFUNCTION, upstream_opensocket_cb);
+	SETOPT(CURLOPT_OPENSOCKETDATA, (void *)x->up);
+	SETOPT(CURLOPT_CLOSESOCKETFUNCTION, upstream_closesocket_cb);
+	SETOPT(CURLOPT_CLOSESOCKETDATA, (void *)x->up);
 	SETOPT(CURLOPT_TCP_NODELAY, 1L);
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
