@@ -13,8 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
-
 #include "log.h"
 #include "server.h"
 #include "xmalloc.h"
@@ -111,8 +109,7 @@ req_generate_id(char *out, size_t len)
 {
 	unsigned char	 b[16];
 
-	if (RAND_bytes(b, sizeof b) != 1)
-		fatalx("RAND_bytes failed");
+	rnd_bytes(b, sizeof b);
 	b[6] = (b[6] & 0x0f) | 0x40;	/* UUID version 4 */
 	b[8] = (b[8] & 0x3f) | 0x80;
 	snprintf(out, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"

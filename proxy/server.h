@@ -198,6 +198,10 @@ void	 req_set_id(struct req *);
 /* Sets up the request id before the request is known (errors). */
 void	 req_generate_id(char *out, size_t len);
 
+/* rnd.c */
+/* Fills out with len cryptographically random bytes (fatal on failure). */
+void	 rnd_bytes(void *out, size_t len);
+
 /* auth.c */
 /* Replaces the key table with rows (taken); keeps limiter state. */
 void	 auth_load(struct server *, struct store_key *rows, size_t n);
