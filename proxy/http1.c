@@ -241,28 +241,28 @@ req_stream_begin(struct req *r, int status, const char *ctype,
 int
 req_stream_write(struct req *r, const char *data, size_t len)
 {
-	char	*p, hdr[32];
-	size_t	 n, hl;
+	char	 hdr[32];
+	size_t	 hl;
+	int	 rc;
 
 	if (r->conn == NULL)
 		return (-1);
 	if (len == 0)
 		return (conn_pending(r->conn) > CONN_STREAM_HIGH);
 	if (r->chunked) {
+		/* conn_write only copies into the pending write */
 		hl = (size_t)snprintf(hdr, sizeof hdr, "%zx\r\n", len);
-		n = hl + len + 2;
-		p = xmalloc(n);
-		memcpy(p, hdr, hl);
-		memcpy(p + hl, data, len);
-		memcpy(p + hl + len, "\r\n", 2);
-		r->bytes_out += n;
-		n = (size_t)conn_write(r->conn, p, n);
-		free(p);
+		r->bytes_out += hl + len + 2;
+		rc = conn_write(r->conn, hdr, hl);
+		if (rc == 0)
+			rc = conn_write(r->conn, data, len);
+		if (rc == 0)
+			rc = conn_write(r->conn, "\r\n", 2);
 	} else {
 		r->bytes_out += len;
-		n = (size_t)conn_write(r->conn, data, len);
+		rc = conn_write(r->conn, data, len);
 	}
-	if ((int)n != 0 || r->conn == NULL)
+	if (rc != 0 || r->conn == NULL)
 		return (-1);
 	return (conn_pending(r->conn) > CONN_STREAM_HIGH);
 }

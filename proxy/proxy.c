@@ -167,6 +167,8 @@ server_maybe_finish(struct server *srv)
 	srv->stopping_done = 1;
 	uv_timer_stop(&srv->shutdown_timer);
 	uv_close((uv_handle_t *)&srv->shutdown_timer, NULL);
+	uv_close((uv_handle_t *)&srv->flush_prepare, NULL);
+	uv_close((uv_handle_t *)&srv->flush_check, NULL);
 	cfgwatch_stop(srv->cfgwatch);
 	login_shutdown(srv);
 	accounts_shutdown(srv);
@@ -286,6 +288,11 @@ proxy_new(const struct config *cfg, const struct paths *paths,
 	p->async_live = 1;
 	uv_timer_init(&srv->loop, &srv->shutdown_timer);
 	srv->shutdown_timer.data = srv;
+	TAILQ_INIT(&srv->flushq);
+	uv_prepare_init(&srv->loop, &srv->flush_prepare);
+	srv->flush_prepare.data = srv;
+	uv_check_init(&srv->loop, &srv->flush_check);
+	srv->flush_check.data = srv;
 
 	/* Check the store now: the writer reopens it on a pool thread. */
 	if ((st = store_open(paths->db_file, STORE_RW | STORE_CREATE,

@@ -70,6 +70,9 @@ struct server {
 	char			 address[128];	/* "host:port" bound */
 	struct conn_list	 conns;
 	size_t			 nconns;
+	struct conn_list	 flushq;	/* conns with output to hand over */
+	uv_prepare_t		 flush_prepare;
+	uv_check_t		 flush_check;
 	uint64_t		 next_conn_id;
 	uint64_t		 requests_total;
 
@@ -151,6 +154,9 @@ int	 conn_write(struct conn *, const char *data, size_t len);
 void	 conn_request_done(struct conn *, struct req *);
 /* Bytes queued for the client and not yet written. */
 size_t	 conn_pending(const struct conn *);
+/* Flush handles of srv (data = srv): pending output goes to uv_write. */
+void	 conn_flush_prepare_cb(uv_prepare_t *);
+void	 conn_flush_check_cb(uv_check_t *);
 /* Write backlog above which a streaming producer should pause. */
 #define CONN_STREAM_HIGH	(256 * 1024)
 #define CONN_STREAM_LOW		(64 * 1024)
