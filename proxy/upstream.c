@@ -44,6 +44,8 @@ struct upstream_sock {
 	curl_socket_t		 fd;
 	int			 inited;	/* poll is initialised */
 	int			 owned;		/* opened and closed through us */
+	int			 events;	/* UV_* polled for, 0: stopped */
+	int			 parked;	/* curl is not watching it */
 	int			 closing;
 	struct upstream		*up;
 	TAILQ_ENTRY(upstream_sock) entry;
@@ -746,6 +748,12 @@ upstream_poll_cb(uv_poll_t *handle, int status, int events)
 	struct upstream_sock	*s = handle->data;
 	int			 flags = 0;
 
+	if (s->parked) {
+		/* an idle connection stirred (the server closed it, say) */
+		uv_poll_stop(&s->poll);
+		s->events = 0;
+		return;
+	}
 	if (status < 0)
 		flags = CURL_CSELECT_ERR;
 	else {
@@ -800,9 +808,13 @@ upstream_sock_fail(CURL *easy, curl_socket_t fd, int rc)
  * forgets the assignment on CURL_POLL_REMOVE, which it sends whenever a
  * connection goes back to its cache, and a reused connection must find
  * its poll handle again instead of making a new one per request. On
- * CURL_POLL_REMOVE a connection socket's handle is only stopped (it is
- * closed with the socket, in upstream_closesocket_cb); any other socket's
- * is closed.
+ * CURL_POLL_REMOVE a connection socket's handle is parked, not stopped:
+ * in libuv 1.44 each uv_poll_stop or uv_poll_start is an EPOLL_CTL_DEL
+ * (and the next poll an EPOLL_CTL_ADD), and the next request on the
+ * connection almost always wants the same events again. A parked handle
+ * that fires is stopped then, without telling curl. The handle is closed
+ * with the socket, in upstream_closesocket_cb; any other socket's is
+ * closed on CURL_POLL_REMOVE.
  */
 static int
 upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
@@ -819,8 +831,8 @@ upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 			return (0);
 		if (!s->owned)
 			upstream_sock_close(s);
-		else if (s->inited)
-			uv_poll_stop(&s->poll);
+		else
+			s->parked = 1;
 		return (0);
 	}
 	if (up->shutting_down)
@@ -842,8 +854,14 @@ upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
 		events |= UV_READABLE;
 	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
 		events |= UV_WRITABLE;
-	if ((rc = uv_poll_start(&s->poll, events, upstream_poll_cb)) != 0)
+	s->parked = 0;
+	if (events == s->events)
+		return (0);
+	if ((rc = uv_poll_start(&s->poll, events, upstream_poll_cb)) != 0) {
+		s->events = 0;
 		upstream_sock_fail(easy, fd, rc);
+	} else
+		s->events = events;
 	return (0);
 }
 
