@@ -1056,6 +1056,7 @@ upstream_xfer_header(struct upstream_xfer *x, const char *name,
 {
 	struct curl_slist	*l;
 	char			*line;
+	size_t			 nlen, vlen;
 
 	UPSTREAM_ASSERT_THREAD(x->up);
 	if (x->started)
@@ -1066,11 +1067,20 @@ upstream_xfer_header(struct upstream_xfer *x, const char *name,
 		    upstream_has_crlf(name) ? "?" : name);
 		return;
 	}
-	/* "Name;" is how curl sends a header with an empty value */
-	if (*value == '\0')
-		line = xasprintf("%s;", name);
-	else
-		line = xasprintf("%s: %s", name, value);
+	/*
+	 * "Name: value", or "Name;", which is how curl sends a header with
+	 * an empty value; built by hand, a dozen times per request.
+	 */
+	nlen = strlen(name);
+	vlen = strlen(value);
+	line = xmalloc(nlen + vlen + 3);
+	memcpy(line, name, nlen);
+	if (vlen == 0)
+		memcpy(line + nlen, ";", 2);
+	else {
+		memcpy(line + nlen, ": ", 2);
+		memcpy(line + nlen + 2, value, vlen + 1);
+	}
 	if ((l = curl_slist_append(x->req_hdrs, line)) == NULL)
 		fatalx("curl_slist_append: out of memory");
 	x->req_hdrs = l;
