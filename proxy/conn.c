@@ -51,7 +51,12 @@ enum conn_ck {
 
 #define CONN_READ_SIZE		65536
 #define CONN_WRITE_HIGH		(4 * 1024 * 1024)
-#define CONN_WRITE_MIN		2048	/* first allocation of a write */
+/*
+ * First allocation of a pending write, at least. Small enough that a
+ * typical answer stays under glibc's 1 KiB large-chunk threshold, past
+ * which every malloc consolidates the fast bins.
+ */
+#define CONN_WRITE_MIN		512
 #define CONN_LINGER_MS		2000
 
 struct conn_wreq;
@@ -761,21 +766,25 @@ conn_flush_check_cb(uv_check_t *h)
 }
 
 int
-conn_write(struct conn *c, const char *data, size_t len)
+conn_writev(struct conn *c, const struct iovec *iov, int iovcnt)
 {
 	struct server		*srv;
 	struct conn_wreq	*wr;
-	size_t			 size;
+	size_t			 len = 0, size, have;
+	int			 i;
 
 	if (c == NULL || c->closing || c->shutting)
 		return (-1);
+	for (i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
 	if (len == 0)
 		return (0);
 	srv = c->srv;
 	wr = c->out;
+	have = wr == NULL ? 0 : wr->len;
 	if (wr == NULL || wr->size - wr->len < len) {
 		size = wr == NULL ? CONN_WRITE_MIN : wr->size * 2;
-		while (size - (wr == NULL ? 0 : wr->len) < len)
+		while (size - have < len)
 			size *= 2;
 		wr = xreallocarray(wr, 1, sizeof *wr + size);
 		if (c->out == NULL) {
@@ -785,8 +794,12 @@ conn_write(struct conn *c, const char *data, size_t len)
 		wr->size = size;
 		c->out = wr;
 	}
-	memcpy(wr->data + wr->len, data, len);
-	wr->len += len;
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len == 0)
+			continue;
+		memcpy(wr->data + wr->len, iov[i].iov_base, iov[i].iov_len);
+		wr->len += iov[i].iov_len;
+	}
 	if (!c->flush_queued) {
 		if (TAILQ_EMPTY(&srv->flushq)) {
 			uv_prepare_start(&srv->flush_prepare,
@@ -805,6 +818,16 @@ conn_write(struct conn *c, const char *data, size_t len)
 	}
 	c->write_pending += len;
 	return (0);
+}
+
+int
+conn_write(struct conn *c, const char *data, size_t len)
+{
+	struct iovec	 iov;
+
+	iov.iov_base = (void *)(uintptr_t)data;
+	iov.iov_len = len;
+	return (conn_writev(c, &iov, 1));
 }
 
 /* Logs a finished request and queues its request-log row. */

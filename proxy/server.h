@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/uio.h>
 
 #include <http_parser.h>
 #include <json-c/json.h>
@@ -150,6 +151,8 @@ void	 listen_stop(struct server *);
 void	 conn_accept(struct server *);
 /* Queues len bytes (copied) for the client; 0, or -1 if it is gone. */
 int	 conn_write(struct conn *, const char *data, size_t len);
+/* Queues the bytes of iov (copied, in order); as conn_write. */
+int	 conn_writev(struct conn *, const struct iovec *iov, int iovcnt);
 /* Called by http1.c when the response to req is complete. */
 void	 conn_request_done(struct conn *, struct req *);
 /* Bytes queued for the client and not yet written. */
