@@ -97,6 +97,8 @@ proxy_trim_cb(uv_timer_t *t)
 	    (srv->upstream != NULL && upstream_active(srv->upstream) > 0))
 		return;
 	p->trim_dirty = 0;
+	if (srv->upstream != NULL)
+		upstream_trim(srv->upstream);
 	p->trim_work.data = p;
 	if (uv_queue_work(&srv->loop, &p->trim_work, proxy_trim_work,
 	    proxy_trim_done) == 0)

@@ -38,6 +38,7 @@
 #define UPSTREAM_MAX_HDR_BYTES	(256 * 1024)	/* response header block */
 #define UPSTREAM_MAX_HDRS	256
 #define UPSTREAM_MAXCONNECTS	64		/* idle connection cache */
+#define UPSTREAM_EASY_POOL	16		/* spare easy handles kept */
 
 struct upstream_sock {
 	uv_poll_t		 poll;
@@ -111,6 +112,8 @@ struct upstream {
 	size_t			 nsocktab;
 	struct upstream_xfers	 xfers;		/* every live transfer */
 	struct upstream_xfers	 pending;	/* deferred work */
+	CURL			*easy_pool[UPSTREAM_EASY_POOL];
+	size_t			 neasy_pool;
 	size_t			 nactive;
 	unsigned int		 refs;		/* open uv handles */
 	int			 curl_depth;	/* inside a curl call */
@@ -323,6 +326,40 @@ upstream_xfer_touch(struct upstream_xfer *x)
 	uv_timer_start(&x->idle, upstream_idle_cb, x->opts.idle_timeout_ms, 0);
 }
 
+/*
+ * Keeps a finished easy handle for the next transfer, reset to its
+ * defaults: curl_easy_init and cleanup cost several allocations each,
+ * among them the 16 KiB receive buffer. Connections, sessions and caches
+ * belong to the multi handle, so nothing of a request carries over.
+ */
+static void
+upstream_easy_put(struct upstream *up, CURL *easy)
+{
+	if (up->shutting_down || up->neasy_pool == UPSTREAM_EASY_POOL) {
+		curl_easy_cleanup(easy);
+		return;
+	}
+	curl_easy_reset(easy);
+	up->easy_pool[up->neasy_pool++] = easy;
+}
+
+/* Returns a spare easy handle, or a new one (NULL if curl has no memory). */
+static CURL *
+upstream_easy_get(struct upstream *up)
+{
+	if (up->neasy_pool > 0)
+		return (up->easy_pool[--up->neasy_pool]);
+	return (curl_easy_init());
+}
+
+void
+upstream_trim(struct upstream *up)
+{
+	UPSTREAM_ASSERT_THREAD(up);
+	while (up->neasy_pool > 0)
+		curl_easy_cleanup(up->easy_pool[--up->neasy_pool]);
+}
+
 /* Close callback of a transfer's idle timer: frees the transfer. */
 static void
 upstream_xfer_close_cb(uv_handle_t *handle)
@@ -349,7 +386,7 @@ upstream_xfer_free(struct upstream_xfer *x)
 	assert(!x->in_multi);
 	upstream_xfer_unlink(x);
 	if (x->easy != NULL) {
-		curl_easy_cleanup(x->easy);
+		upstream_easy_put(x->up, x->easy);
 		x->easy = NULL;
 	}
 	uv_close((uv_handle_t *)&x->idle, upstream_xfer_close_cb);
@@ -999,6 +1036,7 @@ upstream_shutdown(struct upstream *up)
 	}
 	uv_timer_stop(&up->timer);
 	uv_timer_stop(&up->kick);
+	upstream_trim(up);
 	up->curl_depth++;
 	curl_multi_cleanup(up->multi);
 	up->curl_depth--;
@@ -1134,7 +1172,7 @@ upstream_xfer_setup(struct upstream_xfer *x)
 	struct curl_slist	*l;
 	CURLcode		 rc = CURLE_OK;
 
-	if ((e = x->easy = curl_easy_init()) == NULL)
+	if ((e = x->easy = upstream_easy_get(x->up)) == NULL)
 		return (-1);
 	if (!upstream_xfer_has_header(x, "Expect")) {
 		/* no 100-continue round trip for large bodies */
