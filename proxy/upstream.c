@@ -38,7 +38,7 @@
 #define UPSTREAM_MAX_HDR_BYTES	(256 * 1024)	/* response header block */
 #define UPSTREAM_MAX_HDRS	256
 #define UPSTREAM_MAXCONNECTS	64		/* idle connection cache */
-#define UPSTREAM_EASY_POOL	16		/* spare easy handles kept */
+#define UPSTREAM_EASY_POOL	64		/* spare easy handles kept */
 
 struct upstream_sock {
 	uv_poll_t		 poll;
