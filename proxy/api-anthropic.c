@@ -20,8 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
-
 #include "buf.h"
 #include "keys.h"
 #include "log.h"
@@ -854,8 +852,7 @@ anth_msg_id(struct relay *rl, char *out, size_t len, const char *from)
 		    0 ? from + 9 : from);
 		return;
 	}
-	if (RAND_bytes(r, sizeof r) != 1)
-		memset(r, 0, sizeof r);
+	rnd_bytes(r, sizeof r);
 	snprintf(out, len, "msg_");
 	for (i = 0; i < sizeof r && 4 + 2 * i + 2 < len; i++)
 		snprintf(out + 4 + 2 * i, 3, "%02x", r[i]);

@@ -281,7 +281,6 @@ chat_write_usage(struct relay *rl)
 static int
 chat_event(struct relay *rl, const char *event, const char *data, size_t len)
 {
-	struct json_tokener	*tok;
 	struct json_object	*o, *choices, *usage, *v, *c;
 	size_t			 i, n;
 	int			 rc;
@@ -291,9 +290,7 @@ chat_event(struct relay *rl, const char *event, const char *data, size_t len)
 		rl->saw_done = 1;
 		return (relay_write(rl, "data: [DONE]\n\n", 14));
 	}
-	tok = json_tokener_new();
-	o = json_tokener_parse_ex(tok, data, (int)len);
-	json_tokener_free(tok);
+	o = relay_json_parse(data, len, NULL, NULL);
 	if (o == NULL || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		log_ev(LOG_LEVEL_WARN, rl->req->rid, "unparsable stream event "
@@ -455,12 +452,9 @@ chat_complete_as_stream(struct relay *rl, struct json_object *o)
 static struct json_object *
 api_parse_answer(struct relay *rl, const char *body, size_t len)
 {
-	struct json_tokener	*tok;
 	struct json_object	*o;
 
-	tok = json_tokener_new();
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	json_tokener_free(tok);
+	o = relay_json_parse(body, len, NULL, NULL);
 	if (o == NULL || !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		relay_fail(rl, 502, "upstream_invalid", "the Copilot API "

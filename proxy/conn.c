@@ -8,6 +8,12 @@
  * answer 431/413; slow headers or bodies get 408; idle keep-alive
  * connections close quietly. The conn owns its tcp handle and timer and
  * is freed in the last close callback.
+ *
+ * Output is coalesced: conn_write appends to the connection's pending
+ * write, and the server's prepare and check handles hand every pending
+ * write to uv_write before the loop next waits for I/O, so a stream whose
+ * upstream delivered several events in one read costs one write(2), yet
+ * nothing waits longer than the current loop iteration.
  */
 #define _GNU_SOURCE	/* memmem */
 #include <errno.h>
@@ -45,10 +51,21 @@ enum conn_ck {
 
 #define CONN_READ_SIZE		65536
 #define CONN_WRITE_HIGH		(4 * 1024 * 1024)
+/*
+ * First allocation of a pending write, at least. Small enough that a
+ * typical answer stays under glibc's 1 KiB large-chunk threshold, past
+ * which every malloc consolidates the fast bins.
+ */
+#define CONN_WRITE_MIN		512
 #define CONN_LINGER_MS		2000
+
+struct conn_wreq;
 
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
+	TAILQ_ENTRY(conn)	 flush_entry;	/* on srv->flushq */
+	int			 flush_queued;
+	struct conn_wreq	*out;		/* being filled, not written */
 	struct server		*srv;
 	uint64_t		 id;
 	uv_tcp_t		 tcp;
@@ -88,6 +105,7 @@ struct conn_wreq {
 	uv_write_t	 w;
 	struct conn	*conn;
 	size_t		 len;
+	size_t		 size;		/* of data */
 	char		 data[];
 };
 
@@ -678,34 +696,138 @@ conn_pending(const struct conn *c)
 	return (c->write_pending);
 }
 
-int
-conn_write(struct conn *c, const char *data, size_t len)
+/* Stops the flush handles once no connection has output to hand over. */
+static void
+conn_flush_disarm(struct server *srv)
 {
-	struct conn_wreq	*wr;
+	if (TAILQ_EMPTY(&srv->flushq)) {
+		uv_prepare_stop(&srv->flush_prepare);
+		uv_check_stop(&srv->flush_check);
+	}
+}
+
+/* Takes c off the flush queue. */
+static void
+conn_flush_unqueue(struct conn *c)
+{
+	if (!c->flush_queued)
+		return;
+	TAILQ_REMOVE(&c->srv->flushq, c, flush_entry);
+	c->flush_queued = 0;
+	conn_flush_disarm(c->srv);
+}
+
+/* Hands the pending write of c to libuv (which tries write(2) at once). */
+static void
+conn_flush(struct conn *c)
+{
+	struct conn_wreq	*wr = c->out;
 	uv_buf_t		 b;
+
+	conn_flush_unqueue(c);
+	if (wr == NULL || c->closing)
+		return;
+	c->out = NULL;
+	b = uv_buf_init(wr->data, (unsigned)wr->len);
+	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1,
+	    conn_write_cb) != 0) {
+		c->write_pending -= wr->len;
+		free(wr);
+		conn_close(c);
+	}
+}
+
+/*
+ * Prepare and check callback: flushes every connection with output. The
+ * check handle runs right after the I/O callbacks of an iteration, the
+ * prepare handle right before the loop blocks (after timers, deferred
+ * callbacks and close callbacks), so output never waits for more I/O.
+ */
+static void
+conn_flush_all(struct server *srv)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL)
+		conn_flush(c);
+	conn_flush_disarm(srv);
+}
+
+void
+conn_flush_prepare_cb(uv_prepare_t *h)
+{
+	conn_flush_all(h->data);
+}
+
+void
+conn_flush_check_cb(uv_check_t *h)
+{
+	conn_flush_all(h->data);
+}
+
+int
+conn_writev(struct conn *c, const struct iovec *iov, int iovcnt)
+{
+	struct server		*srv;
+	struct conn_wreq	*wr;
+	size_t			 len = 0, size, have;
+	int			 i;
 
 	if (c == NULL || c->closing || c->shutting)
 		return (-1);
-	wr = xmalloc(sizeof *wr + len);
-	wr->conn = c;
-	wr->len = len;
-	memcpy(wr->data, data, len);
-	b = uv_buf_init(wr->data, (unsigned)len);
-	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1,
-	    conn_write_cb) != 0) {
-		free(wr);
-		conn_close(c);
-		return (-1);
+	for (i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (len == 0)
+		return (0);
+	srv = c->srv;
+	wr = c->out;
+	have = wr == NULL ? 0 : wr->len;
+	if (wr == NULL || wr->size - wr->len < len) {
+		size = wr == NULL ? CONN_WRITE_MIN : wr->size * 2;
+		while (size - have < len)
+			size *= 2;
+		wr = xreallocarray(wr, 1, sizeof *wr + size);
+		if (c->out == NULL) {
+			wr->conn = c;
+			wr->len = 0;
+		}
+		wr->size = size;
+		c->out = wr;
+	}
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len == 0)
+			continue;
+		memcpy(wr->data + wr->len, iov[i].iov_base, iov[i].iov_len);
+		wr->len += iov[i].iov_len;
+	}
+	if (!c->flush_queued) {
+		if (TAILQ_EMPTY(&srv->flushq)) {
+			uv_prepare_start(&srv->flush_prepare,
+			    conn_flush_prepare_cb);
+			uv_check_start(&srv->flush_check, conn_flush_check_cb);
+		}
+		TAILQ_INSERT_TAIL(&srv->flushq, c, flush_entry);
+		c->flush_queued = 1;
 	}
 	if (c->write_pending == 0) {
-		c->last_write_ms = uv_now(&c->srv->loop);
+		c->last_write_ms = uv_now(&srv->loop);
 		/* While handling, the timer watches the client's reading. */
 		if (c->state == CONN_HANDLING &&
 		    !uv_is_active((uv_handle_t *)&c->timer))
-			conn_timer(c, c->srv->cfg.write_timeout_ms);
+			conn_timer(c, srv->cfg.write_timeout_ms);
 	}
 	c->write_pending += len;
 	return (0);
+}
+
+int
+conn_write(struct conn *c, const char *data, size_t len)
+{
+	struct iovec	 iov;
+
+	iov.iov_base = (void *)(uintptr_t)data;
+	iov.iov_len = len;
+	return (conn_writev(c, &iov, 1));
 }
 
 /* Logs a finished request and queues its request-log row. */
@@ -817,6 +939,12 @@ conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	c->closing = 1;
+	conn_flush_unqueue(c);
+	if (c->out != NULL) {
+		c->write_pending -= c->out->len;
+		free(c->out);
+		c->out = NULL;
+	}
 	r = c->req;
 	c->req = NULL;
 	if (r != NULL && c->state == CONN_HANDLING) {
@@ -867,6 +995,10 @@ static void
 conn_shutdown(struct conn *c)
 {
 	if (c->closing || c->shutting)
+		return;
+	/* uv_shutdown waits for what libuv holds, not for c->out */
+	conn_flush(c);
+	if (c->closing)
 		return;
 	c->shutting = 1;
 	c->shutdown_req.data = c;

@@ -13,8 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
-
 #include "log.h"
 #include "server.h"
 #include "xmalloc.h"
@@ -109,15 +107,24 @@ req_header(const struct req *r, const char *lname)
 void
 req_generate_id(char *out, size_t len)
 {
-	unsigned char	 b[16];
+	static const char	 digits[] = "0123456789abcdef";
+	unsigned char		 b[16];
+	char			 id[37];
+	size_t			 i, o = 0;
 
-	if (RAND_bytes(b, sizeof b) != 1)
-		fatalx("RAND_bytes failed");
+	rnd_bytes(b, sizeof b);
 	b[6] = (b[6] & 0x0f) | 0x40;	/* UUID version 4 */
 	b[8] = (b[8] & 0x3f) | 0x80;
-	snprintf(out, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
-	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	/* 8-4-4-4-12 hex digits; by hand, as it runs for every request */
+	for (i = 0; i < sizeof b; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			id[o++] = '-';
+		id[o++] = digits[b[i] >> 4];
+		id[o++] = digits[b[i] & 15];
+	}
+	id[o] = '\0';
+	if (len > 0)
+		snprintf(out, len, "%s", id);
 }
 
 /* Returns 1 if a client-supplied request id is safe to echo and log. */
@@ -168,6 +175,7 @@ req_respond(struct req *r, int status, const char *ctype, const char *body,
     size_t len, const char *extra)
 {
 	struct buf	 out;
+	struct iovec	 iov[2];
 	int		 close_after;
 
 	if (r->responded)
@@ -180,7 +188,7 @@ req_respond(struct req *r, int status, const char *ctype, const char *body,
 		return;
 	}
 	close_after = !r->keep_alive || r->srv->shutting_down;
-	buf_init(&out, len + 4096);
+	buf_init(&out, 4096 + (extra != NULL ? strlen(extra) : 0));
 	buf_addf(&out, "HTTP/1.%d %d %s\r\n"
 	    "Date: %s\r\n"
 	    "Content-Type: %s\r\n"
@@ -194,12 +202,15 @@ req_respond(struct req *r, int status, const char *ctype, const char *body,
 	    close_after ? "Connection: close\r\n" :
 	    (r->http_minor == 0 ? "Connection: keep-alive\r\n" : ""),
 	    extra != NULL ? extra : "");
-	if (strcmp(r->method, "HEAD") != 0 && len > 0)
-		buf_add(&out, body, len);
-	r->bytes_out += out.len;
+	/* head and body go straight into the connection's pending write */
+	iov[0].iov_base = out.data;
+	iov[0].iov_len = out.len;
+	iov[1].iov_base = (void *)(uintptr_t)body;
+	iov[1].iov_len = strcmp(r->method, "HEAD") != 0 ? len : 0;
+	r->bytes_out += iov[0].iov_len + iov[1].iov_len;
 	if (close_after)
 		r->keep_alive = 0;
-	conn_write(r->conn, out.data, out.len);
+	conn_writev(r->conn, iov, 2);
 	buf_release(&out);
 	conn_request_done(r->conn, r);
 }
@@ -244,28 +255,36 @@ req_stream_begin(struct req *r, int status, const char *ctype,
 int
 req_stream_write(struct req *r, const char *data, size_t len)
 {
-	char	*p, hdr[32];
-	size_t	 n, hl;
+	static const char	 digits[] = "0123456789abcdef";
+	struct iovec		 iov[3];
+	char			 hdr[32];
+	size_t			 hl, n;
+	int			 rc;
 
 	if (r->conn == NULL)
 		return (-1);
 	if (len == 0)
 		return (conn_pending(r->conn) > CONN_STREAM_HIGH);
 	if (r->chunked) {
-		hl = (size_t)snprintf(hdr, sizeof hdr, "%zx\r\n", len);
-		n = hl + len + 2;
-		p = xmalloc(n);
-		memcpy(p, hdr, hl);
-		memcpy(p + hl, data, len);
-		memcpy(p + hl + len, "\r\n", 2);
-		r->bytes_out += n;
-		n = (size_t)conn_write(r->conn, p, n);
-		free(p);
+		/* "<hex size>\r\n", by hand: this runs for every event */
+		hl = sizeof hdr;
+		hdr[--hl] = '\n';
+		hdr[--hl] = '\r';
+		for (n = len; n > 0 || hl == sizeof hdr - 2; n >>= 4)
+			hdr[--hl] = digits[n & 15];
+		iov[0].iov_base = hdr + hl;
+		iov[0].iov_len = sizeof hdr - hl;
+		iov[1].iov_base = (void *)(uintptr_t)data;
+		iov[1].iov_len = len;
+		iov[2].iov_base = (void *)(uintptr_t)"\r\n";
+		iov[2].iov_len = 2;
+		r->bytes_out += iov[0].iov_len + len + 2;
+		rc = conn_writev(r->conn, iov, 3);
 	} else {
 		r->bytes_out += len;
-		n = (size_t)conn_write(r->conn, data, len);
+		rc = conn_write(r->conn, data, len);
 	}
-	if ((int)n != 0 || r->conn == NULL)
+	if (rc != 0 || r->conn == NULL)
 		return (-1);
 	return (conn_pending(r->conn) > CONN_STREAM_HIGH);
 }

@@ -8,6 +8,11 @@
  * events leave through the front end's chan. Shutdown stops accepting,
  * lets requests finish until timeouts.shutdown, closes everything and
  * requires uv_loop_close to return 0.
+ *
+ * Once the proxy has been idle for a second after some work, free memory
+ * is handed back to the kernel (malloc_trim on a pool thread): glibc keeps
+ * what a burst of requests freed in its arenas otherwise, and a gateway
+ * spends most of its life idle.
  */
 #define _GNU_SOURCE	/* pthread_setname_np */
 #include "proxy.h"
@@ -18,6 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#ifdef __GLIBC__	/* defined by the headers above */
+#include <malloc.h>
+#endif
 
 #include "chan.h"
 #include "log.h"
@@ -27,8 +35,15 @@
 #include "upstream.h"
 #include "xmalloc.h"
 
+#define PROXY_TRIM_MS	1000	/* idle this long: trim the heap */
+
 struct proxy {
 	struct server	 srv;
+	uv_timer_t	 trim_timer;
+	uv_work_t	 trim_work;
+	uint64_t	 trim_seen;	/* requests_total at the last tick */
+	int		 trim_dirty;	/* work done since the last trim */
+	int		 trimming;
 	uv_thread_t	 thread;
 	int		 started;
 	int		 joined;
@@ -42,6 +57,53 @@ struct proxy {
 	((struct proxy *)(void *)((char *)(s) - offsetof(struct proxy, srv)))
 
 static void	server_shutdown(struct server *, int now);
+
+/* Pool thread: returns the free memory of every arena to the kernel. */
+static void
+proxy_trim_work(uv_work_t *w)
+{
+	(void)w;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+static void
+proxy_trim_done(uv_work_t *w, int status)
+{
+	struct proxy	*p = w->data;
+
+	(void)status;
+	p->trimming = 0;
+}
+
+/*
+ * Every PROXY_TRIM_MS: trims once no request has started for a whole
+ * period and no upstream transfer is running, if anything ran since the
+ * last trim (start-up counts).
+ */
+static void
+proxy_trim_cb(uv_timer_t *t)
+{
+	struct proxy	*p = t->data;
+	struct server	*srv = &p->srv;
+
+	if (srv->requests_total != p->trim_seen) {
+		p->trim_seen = srv->requests_total;
+		p->trim_dirty = 1;
+		return;
+	}
+	if (!p->trim_dirty || p->trimming || srv->shutting_down ||
+	    (srv->upstream != NULL && upstream_active(srv->upstream) > 0))
+		return;
+	p->trim_dirty = 0;
+	if (srv->upstream != NULL)
+		upstream_trim(srv->upstream);
+	p->trim_work.data = p;
+	if (uv_queue_work(&srv->loop, &p->trim_work, proxy_trim_work,
+	    proxy_trim_done) == 0)
+		p->trimming = 1;
+}
 
 int64_t
 server_wall_ms(void)
@@ -167,6 +229,9 @@ server_maybe_finish(struct server *srv)
 	srv->stopping_done = 1;
 	uv_timer_stop(&srv->shutdown_timer);
 	uv_close((uv_handle_t *)&srv->shutdown_timer, NULL);
+	uv_close((uv_handle_t *)&p->trim_timer, NULL);
+	uv_close((uv_handle_t *)&srv->flush_prepare, NULL);
+	uv_close((uv_handle_t *)&srv->flush_check, NULL);
 	cfgwatch_stop(srv->cfgwatch);
 	login_shutdown(srv);
 	accounts_shutdown(srv);
@@ -237,6 +302,8 @@ proxy_main(void *arg)
 		    srv->paths.config_file), LF_STR("database",
 		    srv->paths.db_file));
 	accounts_watch_start(srv);
+	uv_timer_start(&p->trim_timer, proxy_trim_cb, PROXY_TRIM_MS,
+	    PROXY_TRIM_MS);
 	if (!srv->no_listen)
 		login_resume_all(srv);
 	server_event(srv, MSG_EV_STARTED, 0, srv->address);
@@ -286,6 +353,15 @@ proxy_new(const struct config *cfg, const struct paths *paths,
 	p->async_live = 1;
 	uv_timer_init(&srv->loop, &srv->shutdown_timer);
 	srv->shutdown_timer.data = srv;
+	uv_timer_init(&srv->loop, &p->trim_timer);
+	p->trim_timer.data = p;
+	uv_unref((uv_handle_t *)&p->trim_timer);
+	p->trim_dirty = 1;
+	TAILQ_INIT(&srv->flushq);
+	uv_prepare_init(&srv->loop, &srv->flush_prepare);
+	srv->flush_prepare.data = srv;
+	uv_check_init(&srv->loop, &srv->flush_check);
+	srv->flush_check.data = srv;
 
 	/* Check the store now: the writer reopens it on a pool thread. */
 	if ((st = store_open(paths->db_file, STORE_RW | STORE_CREATE,

@@ -27,6 +27,7 @@
 #define RELAY_BODY_MAX		(64 * 1024 * 1024)
 #define RELAY_ERRBODY_MAX	(64 * 1024)
 #define RELAY_EVENT_MAX		(16 * 1024 * 1024)
+#define RELAY_TOK_KEEP		(64 * 1024)	/* larger input: new tokener */
 
 static void	relay_send(struct relay *);
 static void	relay_token_cb(struct account *, void *, const char *, int);
@@ -355,20 +356,46 @@ relay_data_cb(struct upstream_xfer *x, void *arg, const char *data,
 	return (UPSTREAM_CONTINUE);
 }
 
+/*
+ * One tokener, reset for each parse (proxy thread only, as all of relay):
+ * json_tokener_new callocs a 1 KiB parse stack, and the proxy parses a
+ * request body, an answer or every streamed event. After a large input
+ * the tokener is dropped, so that the string buffer it grew is not kept.
+ */
+static struct json_tokener	*relay_tok;
+
+struct json_object *
+relay_json_parse(const char *data, size_t len, enum json_tokener_error *errp,
+    size_t *endp)
+{
+	struct json_object	*o;
+
+	if (relay_tok == NULL)
+		relay_tok = json_tokener_new();
+	else
+		json_tokener_reset(relay_tok);
+	o = json_tokener_parse_ex(relay_tok, data, (int)len);
+	if (errp != NULL)
+		*errp = json_tokener_get_error(relay_tok);
+	if (endp != NULL)
+		*endp = json_tokener_get_parse_end(relay_tok);
+	if (len > RELAY_TOK_KEEP) {
+		json_tokener_free(relay_tok);
+		relay_tok = NULL;
+	}
+	return (o);
+}
+
 /* Answers an upstream HTTP error in the client's dialect. */
 static void
 relay_upstream_error(struct relay *rl)
 {
-	struct json_tokener	*tok;
 	struct json_object	*o, *e = NULL, *v;
 	const char		*msg = NULL, *code = NULL;
 	char			*text, hdr[96];
 	int			 status = rl->ustatus;
 
-	tok = json_tokener_new();
-	o = json_tokener_parse_ex(tok, buf_str(&rl->ubody),
-	    (int)rl->ubody.len);
-	json_tokener_free(tok);
+	o = relay_json_parse(buf_str(&rl->ubody), rl->ubody.len, NULL, NULL);
 	if (o != NULL && json_object_is_type(o, json_type_object)) {
 		if (json_object_object_get_ex(o, "error", &e) &&
 		    json_object_is_type(e, json_type_object)) {
@@ -582,7 +609,6 @@ relay_slot_cb(void *arg, const char *err)
 struct json_object *
 relay_parse_body(struct req *r)
 {
-	struct json_tokener	*tok;
 	struct json_object	*o;
 	enum json_tokener_error	 jerr;
 	size_t			 off;
@@ -592,11 +618,7 @@ relay_parse_body(struct req *r)
 		    "body");
 		return (NULL);
 	}
-	tok = json_tokener_new();
-	o = json_tokener_parse_ex(tok, r->body.data, (int)r->body.len);
-	jerr = json_tokener_get_error(tok);
-	off = json_tokener_get_parse_end(tok);
-	json_tokener_free(tok);
+	o = relay_json_parse(r->body.data, r->body.len, &jerr, &off);
 	if (o == NULL || jerr != json_tokener_success) {
 		json_object_put(o);
 		if (jerr == json_tokener_continue || jerr == json_tokener_success)

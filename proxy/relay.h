@@ -133,5 +133,11 @@ void	 relay_fail(struct relay *, int status, const char *code,
 void	 relay_note_usage(struct relay *, struct json_object *usage);
 /* Returns the parsed JSON request body or NULL after answering 400. */
 struct json_object *relay_parse_body(struct req *);
+/*
+ * Parses len bytes of JSON (NULL if they are not one complete value);
+ * errp and endp, if not NULL, get the tokener's error and parse end.
+ */
+struct json_object *relay_json_parse(const char *data, size_t len,
+	    enum json_tokener_error *errp, size_t *endp);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/uio.h>
 
 #include <http_parser.h>
 #include <json-c/json.h>
@@ -71,6 +72,9 @@ struct server {
 	char			 address[128];	/* "host:port" bound */
 	struct conn_list	 conns;
 	size_t			 nconns;
+	struct conn_list	 flushq;	/* conns with output to hand over */
+	uv_prepare_t		 flush_prepare;
+	uv_check_t		 flush_check;
 	uint64_t		 next_conn_id;
 	uint64_t		 requests_total;
 
@@ -150,10 +154,15 @@ void	 listen_stop(struct server *);
 void	 conn_accept(struct server *);
 /* Queues len bytes (copied) for the client; 0, or -1 if it is gone. */
 int	 conn_write(struct conn *, const char *data, size_t len);
+/* Queues the bytes of iov (copied, in order); as conn_write. */
+int	 conn_writev(struct conn *, const struct iovec *iov, int iovcnt);
 /* Called by http1.c when the response to req is complete. */
 void	 conn_request_done(struct conn *, struct req *);
 /* Bytes queued for the client and not yet written. */
 size_t	 conn_pending(const struct conn *);
+/* Flush handles of srv (data = srv): pending output goes to uv_write. */
+void	 conn_flush_prepare_cb(uv_prepare_t *);
+void	 conn_flush_check_cb(uv_check_t *);
 /* Write backlog above which a streaming producer should pause. */
 #define CONN_STREAM_HIGH	(256 * 1024)
 #define CONN_STREAM_LOW		(64 * 1024)
@@ -200,6 +209,10 @@ const char *http_reason(int status);
 void	 req_set_id(struct req *);
 /* Sets up the request id before the request is known (errors). */
 void	 req_generate_id(char *out, size_t len);
+
+/* rnd.c */
+/* Fills out with len cryptographically random bytes (fatal on failure). */
+void	 rnd_bytes(void *out, size_t len);
 
 /* auth.c */
 /* Replaces the key table with rows (taken); keeps limiter state. */

@@ -4,7 +4,11 @@
  * libuv loop (curl docs/examples/multi-uv.c, style.md section 1). struct
  * upstream owns the CURLM, a uv_timer_t for curl's timeouts, a uv_timer_t
  * used to kick curl after an unpause and one heap struct per curl socket
- * (a uv_poll_t). Each struct upstream_xfer owns its easy handle, copies of
+ * (a uv_poll_t). A connection socket keeps its struct and poll handle
+ * from the moment curl opens it until curl closes it (both through our
+ * callbacks), across the transfers that reuse the connection; other
+ * sockets (the resolver's) live from first use to CURL_POLL_REMOVE. Each
+ * struct upstream_xfer owns its easy handle, copies of
  * the request headers and body, the response header block and an idle
  * timer. Things curl forbids inside its callbacks (adding, removing or
  * unpausing a handle) are queued and run once the outermost curl call has
@@ -14,6 +18,7 @@
 #include "upstream.h"
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <assert.h>
 #include <ctype.h>
@@ -21,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <uv.h>
@@ -32,10 +38,15 @@
 #define UPSTREAM_MAX_HDR_BYTES	(256 * 1024)	/* response header block */
 #define UPSTREAM_MAX_HDRS	256
 #define UPSTREAM_MAXCONNECTS	64		/* idle connection cache */
+#define UPSTREAM_EASY_POOL	64		/* spare easy handles kept */
 
 struct upstream_sock {
 	uv_poll_t		 poll;
 	curl_socket_t		 fd;
+	int			 inited;	/* poll is initialised */
+	int			 owned;		/* opened and closed through us */
+	int			 events;	/* UV_* polled for, 0: stopped */
+	int			 parked;	/* curl is not watching it */
 	int			 closing;
 	struct upstream		*up;
 	TAILQ_ENTRY(upstream_sock) entry;
@@ -96,9 +107,13 @@ struct upstream {
 	CURLM			*multi;
 	uv_timer_t		 timer;		/* curl's timeout */
 	uv_timer_t		 kick;		/* our own wake-up of curl */
-	struct upstream_socks	 socks;
+	struct upstream_socks	 socks;		/* every struct, closing too */
+	struct upstream_sock	**socktab;	/* open ones by fd */
+	size_t			 nsocktab;
 	struct upstream_xfers	 xfers;		/* every live transfer */
 	struct upstream_xfers	 pending;	/* deferred work */
+	CURL			*easy_pool[UPSTREAM_EASY_POOL];
+	size_t			 neasy_pool;
 	size_t			 nactive;
 	unsigned int		 refs;		/* open uv handles */
 	int			 curl_depth;	/* inside a curl call */
@@ -152,13 +167,62 @@ upstream_sock_close_cb(uv_handle_t *handle)
 	upstream_unref(up);
 }
 
-/* Stops and closes the poll handle of s; s is freed by its close callback. */
+/* Returns the struct of open socket fd, or NULL. */
+static struct upstream_sock *
+upstream_sock_find(struct upstream *up, curl_socket_t fd)
+{
+	if (fd < 0 || (size_t)fd >= up->nsocktab)
+		return (NULL);
+	return (up->socktab[fd]);
+}
+
+/* Creates the struct of socket fd (poll handle not yet initialised). */
+static struct upstream_sock *
+upstream_sock_new(struct upstream *up, curl_socket_t fd, int owned)
+{
+	struct upstream_sock	*s;
+	size_t			 n;
+
+	if ((size_t)fd >= up->nsocktab) {
+		n = up->nsocktab == 0 ? 64 : up->nsocktab;
+		while (n <= (size_t)fd)
+			n *= 2;
+		up->socktab = xreallocarray(up->socktab, n,
+		    sizeof *up->socktab);
+		memset(up->socktab + up->nsocktab, 0,
+		    (n - up->nsocktab) * sizeof *up->socktab);
+		up->nsocktab = n;
+	}
+	s = xcalloc(1, sizeof *s);
+	s->fd = fd;
+	s->up = up;
+	s->owned = owned;
+	TAILQ_INSERT_TAIL(&up->socks, s, entry);
+	up->socktab[fd] = s;
+	return (s);
+}
+
+/*
+ * Forgets s and closes its poll handle; s is freed by the close callback.
+ * uv_close takes the fd out of epoll at once, so this must run while the
+ * fd is still ours: before closing it, never after (the kernel may have
+ * given the number to another socket of this loop).
+ */
 static void
 upstream_sock_close(struct upstream_sock *s)
 {
+	struct upstream	*up = s->up;
+
 	if (s->closing)
 		return;
 	s->closing = 1;
+	if (upstream_sock_find(up, s->fd) == s)
+		up->socktab[s->fd] = NULL;
+	if (!s->inited) {
+		TAILQ_REMOVE(&up->socks, s, entry);
+		free(s);
+		return;
+	}
 	uv_poll_stop(&s->poll);
 	uv_close((uv_handle_t *)&s->poll, upstream_sock_close_cb);
 }
@@ -262,6 +326,40 @@ upstream_xfer_touch(struct upstream_xfer *x)
 	uv_timer_start(&x->idle, upstream_idle_cb, x->opts.idle_timeout_ms, 0);
 }
 
+/*
+ * Keeps a finished easy handle for the next transfer, reset to its
+ * defaults: curl_easy_init and cleanup cost several allocations each,
+ * among them the 16 KiB receive buffer. Connections, sessions and caches
+ * belong to the multi handle, so nothing of a request carries over.
+ */
+static void
+upstream_easy_put(struct upstream *up, CURL *easy)
+{
+	if (up->shutting_down || up->neasy_pool == UPSTREAM_EASY_POOL) {
+		curl_easy_cleanup(easy);
+		return;
+	}
+	curl_easy_reset(easy);
+	up->easy_pool[up->neasy_pool++] = easy;
+}
+
+/* Returns a spare easy handle, or a new one (NULL if curl has no memory). */
+static CURL *
+upstream_easy_get(struct upstream *up)
+{
+	if (up->neasy_pool > 0)
+		return (up->easy_pool[--up->neasy_pool]);
+	return (curl_easy_init());
+}
+
+void
+upstream_trim(struct upstream *up)
+{
+	UPSTREAM_ASSERT_THREAD(up);
+	while (up->neasy_pool > 0)
+		curl_easy_cleanup(up->easy_pool[--up->neasy_pool]);
+}
+
 /* Close callback of a transfer's idle timer: frees the transfer. */
 static void
 upstream_xfer_close_cb(uv_handle_t *handle)
@@ -288,7 +386,7 @@ upstream_xfer_free(struct upstream_xfer *x)
 	assert(!x->in_multi);
 	upstream_xfer_unlink(x);
 	if (x->easy != NULL) {
-		curl_easy_cleanup(x->easy);
+		upstream_easy_put(x->up, x->easy);
 		x->easy = NULL;
 	}
 	uv_close((uv_handle_t *)&x->idle, upstream_xfer_close_cb);
@@ -585,12 +683,15 @@ upstream_xfer_add(struct upstream_xfer *x)
 	return (0);
 }
 
-/* Kicks curl soon from our own timer, leaving curl's timer alone. */
+/*
+ * Kicks curl from our own timer, leaving curl's timer alone: in the next
+ * loop iteration, once the curl call we may be inside has returned.
+ */
 static void
 upstream_kick(struct upstream *up)
 {
 	if (!up->shutting_down)
-		uv_timer_start(&up->kick, upstream_timer_cb, 1, 0);
+		uv_timer_start(&up->kick, upstream_timer_cb, 0, 0);
 }
 
 /*
@@ -684,6 +785,12 @@ upstream_poll_cb(uv_poll_t *handle, int status, int events)
 	struct upstream_sock	*s = handle->data;
 	int			 flags = 0;
 
+	if (s->parked) {
+		/* an idle connection stirred (the server closed it, say) */
+		uv_poll_stop(&s->poll);
+		s->events = 0;
+		return;
+	}
 	if (status < 0)
 		flags = CURL_CSELECT_ERR;
 	else {
@@ -734,62 +841,117 @@ upstream_sock_fail(CURL *easy, curl_socket_t fd, int rc)
 
 /*
  * CURLMOPT_SOCKETFUNCTION: starts, changes or stops polling one socket.
- * The per-socket struct is created here, attached with curl_multi_assign
- * and closed here on CURL_POLL_REMOVE.
+ * Structs are found by fd rather than through curl_multi_assign: curl
+ * forgets the assignment on CURL_POLL_REMOVE, which it sends whenever a
+ * connection goes back to its cache, and a reused connection must find
+ * its poll handle again instead of making a new one per request. On
+ * CURL_POLL_REMOVE a connection socket's handle is parked, not stopped:
+ * in libuv 1.44 each uv_poll_stop or uv_poll_start is an EPOLL_CTL_DEL
+ * (and the next poll an EPOLL_CTL_ADD), and the next request on the
+ * connection almost always wants the same events again. A parked handle
+ * that fires is stopped then, without telling curl. The handle is closed
+ * with the socket, in upstream_closesocket_cb; any other socket's is
+ * closed on CURL_POLL_REMOVE.
  */
 static int
 upstream_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp,
     void *socketp)
 {
 	struct upstream		*up = userp;
-	struct upstream_sock	*s = socketp;
+	struct upstream_sock	*s;
 	int			 events = 0, rc;
 
-	if (s != NULL && s->closing)
-		s = NULL;
-	if (s == NULL) {
-		/* one struct per open socket, even if curl forgot ours */
-		TAILQ_FOREACH(s, &up->socks, entry) {
-			if (s->fd == fd && !s->closing)
-				break;
-		}
-	}
+	(void)socketp;
+	s = upstream_sock_find(up, fd);
 	if (what == CURL_POLL_REMOVE) {
-		if (s != NULL) {
-			if (!up->shutting_down)
-				curl_multi_assign(up->multi, fd, NULL);
+		if (s == NULL)
+			return (0);
+		if (!s->owned)
 			upstream_sock_close(s);
-		}
+		else
+			s->parked = 1;
 		return (0);
 	}
 	if (up->shutting_down)
 		return (0);
-	if (s == NULL) {
-		s = xcalloc(1, sizeof *s);
-		s->fd = fd;
-		s->up = up;
+	if (s == NULL)
+		s = upstream_sock_new(up, fd, 0);
+	if (!s->inited) {
 		if ((rc = uv_poll_init_socket(up->loop, &s->poll, fd)) != 0) {
-			free(s);
+			if (!s->owned)
+				upstream_sock_close(s);
 			upstream_sock_fail(easy, fd, rc);
 			return (0);
 		}
 		s->poll.data = s;
-		TAILQ_INSERT_TAIL(&up->socks, s, entry);
+		s->inited = 1;
 		up->refs++;
 	}
-	curl_multi_assign(up->multi, fd, s);
 	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
 		events |= UV_READABLE;
 	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
 		events |= UV_WRITABLE;
-	if ((rc = uv_poll_start(&s->poll, events, upstream_poll_cb)) != 0)
+	s->parked = 0;
+	if (events == s->events)
+		return (0);
+	if ((rc = uv_poll_start(&s->poll, events, upstream_poll_cb)) != 0) {
+		s->events = 0;
 		upstream_sock_fail(easy, fd, rc);
+	} else
+		s->events = events;
 	return (0);
 }
 
 /*
- * CURLMOPT_TIMERFUNCTION: arms the one-shot timer (-1 stops it, 0 becomes
- * 1 ms so that curl is never called back from here).
+ * CURLOPT_OPENSOCKETFUNCTION: opens a connection socket as curl would and
+ * marks it as ours, so that its poll handle outlives CURL_POLL_REMOVE.
+ */
+static curl_socket_t
+upstream_opensocket_cb(void *clientp, curlsocktype purpose,
+    struct curl_sockaddr *addr)
+{
+	struct upstream		*up = clientp;
+	struct upstream_sock	*s;
+	curl_socket_t		 fd;
+
+	(void)purpose;
+	fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC,
+	    addr->protocol);
+	if (fd == CURL_SOCKET_BAD)
+		return (CURL_SOCKET_BAD);
+	/*
+	 * A struct left for this number belongs to a socket closed behind
+	 * our back: drop it (the new fd is not in epoll yet, so closing the
+	 * stale handle cannot take anybody's registration away).
+	 */
+	if ((s = upstream_sock_find(up, fd)) != NULL)
+		upstream_sock_close(s);
+	upstream_sock_new(up, fd, 1);
+	return (fd);
+}
+
+/*
+ * CURLOPT_CLOSESOCKETFUNCTION: closes the poll handle of a connection
+ * socket while the fd is still open, then the socket. May run after the
+ * transfer that opened the connection is gone (closing a cached
+ * connection), never after curl_multi_cleanup.
+ */
+static int
+upstream_closesocket_cb(void *clientp, curl_socket_t fd)
+{
+	struct upstream		*up = clientp;
+	struct upstream_sock	*s;
+
+	if ((s = upstream_sock_find(up, fd)) != NULL)
+		upstream_sock_close(s);
+	return (close(fd) == 0 ? 0 : 1);
+}
+
+/*
+ * CURLMOPT_TIMERFUNCTION: arms the one-shot timer (-1 stops it). A timeout
+ * of 0 means "call me now"; a 0 ms uv timer runs at the start of the next
+ * loop iteration, after a poll that does not block, so curl is acted on
+ * promptly but never from inside one of its own calls.
  */
 static int
 upstream_timer_fn(CURLM *multi, long timeout_ms, void *userp)
@@ -803,7 +965,7 @@ upstream_timer_fn(CURLM *multi, long timeout_ms, void *userp)
 		uv_timer_stop(&up->timer);
 	else
 		uv_timer_start(&up->timer, upstream_timer_cb,
-		    timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
+		    (uint64_t)timeout_ms, 0);
 	return (0);
 }
 
@@ -846,7 +1008,7 @@ void
 upstream_shutdown(struct upstream *up)
 {
 	struct upstream_xfer	*x;
-	struct upstream_sock	*s;
+	struct upstream_sock	*s, *next;
 
 	if (up == NULL || up->shutting_down)
 		return;
@@ -874,13 +1036,19 @@ upstream_shutdown(struct upstream *up)
 	}
 	uv_timer_stop(&up->timer);
 	uv_timer_stop(&up->kick);
+	upstream_trim(up);
 	up->curl_depth++;
 	curl_multi_cleanup(up->multi);
 	up->curl_depth--;
 	up->multi = NULL;
-	/* sockets curl did not remove; the list shrinks in close callbacks */
-	TAILQ_FOREACH(s, &up->socks, entry)
+	/* sockets curl did not close; the list shrinks in close callbacks */
+	for (s = TAILQ_FIRST(&up->socks); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
 		upstream_sock_close(s);
+	}
+	free(up->socktab);
+	up->socktab = NULL;
+	up->nsocktab = 0;
 	uv_close((uv_handle_t *)&up->timer, upstream_timer_close_cb);
 	uv_close((uv_handle_t *)&up->kick, upstream_timer_close_cb);
 }
@@ -926,6 +1094,7 @@ upstream_xfer_header(struct upstream_xfer *x, const char *name,
 {
 	struct curl_slist	*l;
 	char			*line;
+	size_t			 nlen, vlen;
 
 	UPSTREAM_ASSERT_THREAD(x->up);
 	if (x->started)
@@ -936,11 +1105,20 @@ upstream_xfer_header(struct upstream_xfer *x, const char *name,
 		    upstream_has_crlf(name) ? "?" : name);
 		return;
 	}
-	/* "Name;" is how curl sends a header with an empty value */
-	if (*value == '\0')
-		line = xasprintf("%s;", name);
-	else
-		line = xasprintf("%s: %s", name, value);
+	/*
+	 * "Name: value", or "Name;", which is how curl sends a header with
+	 * an empty value; built by hand, a dozen times per request.
+	 */
+	nlen = strlen(name);
+	vlen = strlen(value);
+	line = xmalloc(nlen + vlen + 3);
+	memcpy(line, name, nlen);
+	if (vlen == 0)
+		memcpy(line + nlen, ";", 2);
+	else {
+		memcpy(line + nlen, ": ", 2);
+		memcpy(line + nlen + 2, value, vlen + 1);
+	}
 	if ((l = curl_slist_append(x->req_hdrs, line)) == NULL)
 		fatalx("curl_slist_append: out of memory");
 	x->req_hdrs = l;
@@ -994,7 +1172,7 @@ upstream_xfer_setup(struct upstream_xfer *x)
 	struct curl_slist	*l;
 	CURLcode		 rc = CURLE_OK;
 
-	if ((e = x->easy = curl_easy_init()) == NULL)
+	if ((e = x->easy = upstream_easy_get(x->up)) == NULL)
 		return (-1);
 	if (!upstream_xfer_has_header(x, "Expect")) {
 		/* no 100-continue round trip for large bodies */
@@ -1010,6 +1188,10 @@ upstream_xfer_setup(struct upstream_xfer *x)
 	SETOPT(CURLOPT_PRIVATE, (void *)x);
 	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_OPENSOCKETFUNCTION, upstream_opensocket_cb);
+	SETOPT(CURLOPT_OPENSOCKETDATA, (void *)x->up);
+	SETOPT(CURLOPT_CLOSESOCKETFUNCTION, upstream_closesocket_cb);
+	SETOPT(CURLOPT_CLOSESOCKETDATA, (void *)x->up);
 	SETOPT(CURLOPT_TCP_NODELAY, 1L);
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");

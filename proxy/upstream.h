@@ -78,6 +78,8 @@ struct upstream	*upstream_new(uv_loop_t *loop, char **cause);
 void		 upstream_shutdown(struct upstream *);
 /* Number of transfers in flight. */
 size_t		 upstream_active(const struct upstream *);
+/* Frees the spare easy handles kept for reuse (when idle). */
+void		 upstream_trim(struct upstream *);
 
 /*
  * Creates a transfer (not started) for method and url; returns it owned

@@ -9,6 +9,7 @@
 #include "keys.h"
 
 #include <fnmatch.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,15 +50,33 @@ keys_generate(char *secret, char *id)
 	return (0);
 }
 
+static EVP_MD		*keys_sha256;
+static pthread_once_t	 keys_sha256_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Fetches SHA-256 once: EVP_sha256() makes every EVP_Digest look the
+ * algorithm up again in OpenSSL 3, and the proxy hashes a key per request.
+ */
+static void
+keys_sha256_init(void)
+{
+	keys_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void
 keys_hash(const char *s, char *hex)
 {
-	unsigned char	 md[EVP_MAX_MD_SIZE];
-	unsigned int	 n = 0, i;
+	static const char	 digits[] = "0123456789abcdef";
+	unsigned char		 md[EVP_MAX_MD_SIZE];
+	unsigned int		 n = 0, i;
 
-	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-	for (i = 0; i < n && i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	pthread_once(&keys_sha256_once, keys_sha256_init);
+	EVP_Digest(s, strlen(s), md, &n, keys_sha256 != NULL ? keys_sha256 :
+	    EVP_sha256(), NULL);
+	for (i = 0; i < n && i < 32; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
 	hex[KEYS_HASH_LEN] = '\0';
 }
 
