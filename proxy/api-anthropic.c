@@ -1433,7 +1433,8 @@ anth_complete(struct relay *rl, const char *body, size_t len)
 	if (c->native) {
 		if ((v = anth_get(o, "usage", json_type_object)) != NULL)
 			relay_note_usage(rl, v);
-		relay_respond_json(rl, 200, o);
+		json_object_put(o);
+		relay_respond_upstream(rl);
 		return;
 	}
 	relay_note_usage(rl, anth_get(o, "usage", json_type_object));

@@ -478,7 +478,8 @@ chat_complete(struct relay *rl, const char *body, size_t len)
 		relay_stream_finish(rl);
 		return;
 	}
-	relay_respond_json(rl, 200, o);
+	json_object_put(o);
+	relay_respond_upstream(rl);
 }
 
 static const struct relay_hooks chat_hooks = {
@@ -628,7 +629,8 @@ responses_complete(struct relay *rl, const char *body, size_t len)
 	if ((o = api_parse_answer(rl, body, len)) == NULL)
 		return;
 	relay_note_usage(rl, api_get(o, "usage", json_type_object));
-	relay_respond_json(rl, 200, o);
+	json_object_put(o);
+	relay_respond_upstream(rl);
 }
 
 static const struct relay_hooks responses_hooks = {
@@ -680,7 +682,8 @@ embeddings_complete(struct relay *rl, const char *body, size_t len)
 	if ((o = api_parse_answer(rl, body, len)) == NULL)
 		return;
 	relay_note_usage(rl, api_get(o, "usage", json_type_object));
-	relay_respond_json(rl, 200, o);
+	json_object_put(o);
+	relay_respond_upstream(rl);
 }
 
 static int

@@ -204,6 +204,28 @@ relay_respond_json(struct relay *rl, int status, struct json_object *o)
 }
 
 void
+relay_respond_upstream(struct relay *rl)
+{
+	struct req	*r = rl->req;
+	char		*body;
+	size_t		 len;
+
+	/* Taken before relay_finish releases the buffer. */
+	body = buf_detach(&rl->ubody, &len);
+	relay_log_usage(rl);
+	relay_finish(rl);
+	if (r == NULL || r->conn == NULL) {
+		free(body);
+		if (r != NULL)
+			req_abandon(r);
+		return;
+	}
+	req_respond(r, 200, "application/json", body != NULL ? body : "",
+	    len, NULL);
+	free(body);
+}
+
+void
 relay_stream_finish(struct relay *rl)
 {
 	struct req	*r = rl->req;

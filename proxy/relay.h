@@ -124,6 +124,11 @@ struct account *relay_account(struct req *);
 int	 relay_write(struct relay *, const char *data, size_t len);
 /* Ends a started stream (after the dialect wrote its last bytes). */
 void	 relay_stream_finish(struct relay *);
+/*
+ * Finishes a non-stream answer with Copilot's own JSON body, as it came
+ * (once the dialect parsed it for usage): no second serialisation.
+ */
+void	 relay_respond_upstream(struct relay *);
 /* Finishes a non-stream answer with a JSON body (taken). */
 void	 relay_respond_json(struct relay *, int status, struct json_object *);
 /* Ends the relay with an error before anything was sent. */
