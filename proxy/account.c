@@ -32,6 +32,7 @@ struct accounts_watch {
 	int			 stopped;
 	struct store		*store;		/* pool-thread connection */
 	int64_t			 data_version;
+	int64_t			 changes;	/* store_changes at the last load */
 	int			 changed;
 	struct store_account	*rows;
 	size_t			 nrows;
@@ -186,7 +187,7 @@ static void
 accounts_watch_work_cb(uv_work_t *w)
 {
 	struct accounts_watch	*aw = w->data;
-	int64_t			 v;
+	int64_t			 v, c;
 
 	aw->changed = 0;
 	if (aw->store == NULL && (aw->store = store_open(
@@ -198,11 +199,21 @@ accounts_watch_work_cb(uv_work_t *w)
 	}
 	if (v == aw->data_version && !aw->work_force)
 		return;
+	/* Another write (the request log's, say): nothing to reload. */
+	if (store_changes(aw->store, &c) != 0) {
+		aw->err = xstrdup("cannot read the change counter");
+		return;
+	}
+	if (c == aw->changes && !aw->work_force) {
+		aw->data_version = v;
+		return;
+	}
 	/* Only a complete read moves the version on: else, retry. */
 	if (store_accounts_list(aw->store, &aw->rows, &aw->nrows,
 	    &aw->err) == 0 && store_keys_list(aw->store, &aw->krows,
 	    &aw->nkrows, &aw->err) == 0) {
 		aw->data_version = v;
+		aw->changes = c;
 		aw->changed = 1;
 	}
 }
@@ -222,6 +233,8 @@ accounts_watch_after_cb(uv_work_t *w, int status)
 		aw->err = NULL;
 	}
 	if (aw->changed && !aw->stopped) {
+		log_ev(LOG_LEVEL_DEBUG, NULL, "accounts and keys reloaded",
+		    LF_INT("accounts", aw->nrows), LF_INT("keys", aw->nkrows));
 		accounts_load(aw->srv, aw->rows, aw->nrows);
 		auth_load(aw->srv, aw->krows, aw->nkrows);
 	} else {
@@ -270,6 +283,7 @@ accounts_watch_start(struct server *srv)
 
 	aw->srv = srv;
 	aw->data_version = -1;
+	aw->changes = -1;
 	aw->work.data = aw;
 	uv_timer_init(&srv->loop, &aw->timer);
 	aw->timer.data = aw;

@@ -120,6 +120,32 @@ static const char *const store_migrations[] = {
 	 * bound, so that it is refused instead of spending another account.
 	 */
 	"ALTER TABLE keys ADD COLUMN account_removed_ms INTEGER;",
+	/*
+	 * 6: a counter of changes to accounts and keys. PRAGMA data_version
+	 * also moves for the request log's writes (and keys.last_used_ms),
+	 * once a second under traffic; a running serve reloads its accounts
+	 * and keys only when this counter moved.
+	 */
+	"CREATE TABLE changes ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  n INTEGER NOT NULL"
+	");"
+	"INSERT INTO changes VALUES (1, 0);"
+	"CREATE TRIGGER accounts_ins AFTER INSERT ON accounts"
+	"  BEGIN UPDATE changes SET n = n + 1; END;"
+	"CREATE TRIGGER accounts_upd AFTER UPDATE ON accounts"
+	"  BEGIN UPDATE changes SET n = n + 1; END;"
+	"CREATE TRIGGER accounts_del AFTER DELETE ON accounts"
+	"  BEGIN UPDATE changes SET n = n + 1; END;"
+	"CREATE TRIGGER keys_ins AFTER INSERT ON keys"
+	"  BEGIN UPDATE changes SET n = n + 1; END;"
+	"CREATE TRIGGER keys_upd AFTER UPDATE OF hash, prefix, label, tier,"
+	"  account_id, models, rpm, tpm, max_concurrent, expires_ms,"
+	"  rotated_ms, revoked_ms, prev_hash, prev_expires_ms,"
+	"  account_removed_ms ON keys"
+	"  BEGIN UPDATE changes SET n = n + 1; END;"
+	"CREATE TRIGGER keys_del AFTER DELETE ON keys"
+	"  BEGIN UPDATE changes SET n = n + 1; END;",
 };
 
 #define STORE_NMIGRATIONS \
@@ -325,6 +351,25 @@ store_data_version(struct store *s, int64_t *out)
 {
 	*out = store_pragma_int(s, "PRAGMA data_version");
 	return (*out < 0 ? -1 : 0);
+}
+
+int
+store_changes(struct store *s, int64_t *out)
+{
+	sqlite3_stmt	*stmt;
+	char		*cause = NULL;
+	int		 rc;
+
+	*out = -1;
+	if ((stmt = store_stmt(s, "SELECT n FROM changes WHERE id = 1",
+	    &cause)) == NULL) {
+		free(cause);
+		return (-1);
+	}
+	if ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return (rc == SQLITE_ROW ? 0 : -1);
 }
 
 const char *

@@ -39,6 +39,8 @@ int		 store_schema_version(struct store *);
 int		 store_integrity_check(struct store *, char **cause);
 /* Reads PRAGMA data_version into *out; 0 or -1. */
 int		 store_data_version(struct store *, int64_t *out);
+/* Reads the counter of changes to accounts and keys; 0 or -1. */
+int		 store_changes(struct store *, int64_t *out);
 /* Returns the journal mode in effect (static string or "unknown"). */
 const char	*store_journal_mode(struct store *);
 /* Returns the path the store was opened with (borrowed). */

@@ -102,6 +102,25 @@ assert_eq "$(healthz_accounts '[a["id"] for a in j["accounts"]]')" "[$ID]" \
 
 stop_gw
 assert_eq "$GW_STATUS" 0 "serve exits 0"
+
+# The request log's writes (once a second under traffic) do not make serve
+# reload its accounts and keys; a change to a key does, once.
+reloads() { grep -c '"msg":"accounts and keys reloaded"' "$T/gw.log" || true; }
+: >"$T/gw.log"
+start_gw --log-level debug
+sleep 1
+R0=$(reloads)
+for _ in $(seq 1 25); do
+	chat
+	sleep 0.1
+done
+sleep 1.2
+assert_eq "$(reloads)" "$R0" "2.5 s of traffic (request-log writes) reload nothing ($R0 at start)"
+gw keys create --label reload-probe >/dev/null || fail "keys create failed"
+sleep 1.2
+assert_eq "$(reloads)" "$((R0 + 1))" "one key created from the CLI: one reload"
+stop_gw
+assert_eq "$GW_STATUS" 0 "serve exits 0"
 gh_state 'list(j["gh_tokens"]) + [t["token"] for t in j["copilot_tokens"]]' |
     json - '"\n".join(j)' >"$T/tokens"
 cat "$T/gw.log" "$T/gw.out.log" "$T/login.out" "$T/login.err" >"$T/logs"
