@@ -22,21 +22,6 @@ sj() {
 	json "$T/sse.json" "$1"
 }
 
-# upstream_conn MARKER: prints {"closed_by", "closed"} of the fake's
-# connection that carried the request whose body contains MARKER.
-upstream_conn() {
-	$PY - "$GH_URL" "$1" <<'PY'
-import json, sys, urllib.request
-base, marker = sys.argv[1], sys.argv[2]
-reqs = json.load(urllib.request.urlopen(base + "/__fake/requests"))
-conns = json.load(urllib.request.urlopen(base + "/__fake/connections"))
-ids = [r["conn_id"] for r in reqs if marker in (r.get("body") or "")]
-c = [c for c in conns if ids and c["conn_id"] == ids[-1]]
-print(json.dumps({"closed_by": c[0]["closed_by"], "closed": c[0]["closed"]}
-                 if c else None))
-PY
-}
-
 # log_request RID: the gateway's "request" log line of that request id,
 # waiting up to 3 s for it.
 log_request() {

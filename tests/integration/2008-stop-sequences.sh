@@ -38,20 +38,7 @@ body() {
 	    "$2" "$3" "$1"
 }
 
-# upstream_conn MARKER: {"closed_by"} of the fake's connection that carried
-# the request whose body contains MARKER.
-upstream_conn() {
-	$PY - "$GH_URL" "$1" <<'PY'
-import json, sys, urllib.request
-base, marker = sys.argv[1], sys.argv[2]
-reqs = json.load(urllib.request.urlopen(base + "/__fake/requests"))
-conns = json.load(urllib.request.urlopen(base + "/__fake/connections"))
-ids = [r["conn_id"] for r in reqs if marker in (r.get("body") or "")]
-c = [c for c in conns if ids and c["conn_id"] == ids[-1]]
-print(json.dumps({"closed_by": c[0]["closed_by"]} if c else None))
-PY
-}
-
+# last_chat EXPR: EXPR over the newest chat/completions request (b: its body).
 last_chat() {
 	$PY - "$GH_URL" "$1" <<'PY'
 import json, sys, urllib.request

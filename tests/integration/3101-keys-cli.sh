@@ -28,17 +28,6 @@ count_of() {
 	printf '%s\n' "$1" | grep -oF -- "$2" | wc -l | tr -d ' '
 }
 
-# soft_eq GOT WANT MESSAGE: assert_eq that records a failure and goes on
-# (the script still fails at the end), so one bug does not hide the rest.
-soft_eq() {
-	if [ "$1" = "$2" ]; then
-		ok "$3"
-	else
-		echo "not ok - $3: got '$1', want '$2'" >&2
-		TESTS_FAILED=$((TESTS_FAILED + 1))
-	fi
-}
-
 # exit_code CMD...: prints the exit status of the command (output to $T).
 exit_code() {
 	_rc=0

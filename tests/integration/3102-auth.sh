@@ -18,29 +18,6 @@ RC=$GW_SOURCE_DIR/tests/integration/relay_client.py
 DB=$GW_HOME/copilot-gw.db
 CHAT='{"model":"gpt-4o","messages":[{"role":"user","content":"hello"}]}'
 
-# soft_eq GOT WANT MESSAGE: assert_eq that records a failure and goes on
-# (the script still fails at the end), so one bug does not hide the rest.
-soft_eq() {
-	if [ "$1" = "$2" ]; then
-		ok "$3"
-	else
-		echo "not ok - $3: got '$1', want '$2'" >&2
-		TESTS_FAILED=$((TESTS_FAILED + 1))
-	fi
-}
-
-# mkkey NAME [ARGS]: creates a key; sets NAME_SECRET and NAME_ID.
-mkkey() {
-	_n=$1
-	shift
-	gw keys create --json "$@" >"$T/key.json" ||
-	    fail "keys create $* failed"
-	read -r _s _i <<EOF
-$(json "$T/key.json" 'j["secret"] + " " + j["id"]')
-EOF
-	eval "${_n}_SECRET=\$_s ${_n}_ID=\$_i"
-}
-
 # batch <SPEC: sends requests one by one, one connection each. Each line
 # of SPEC is WHAT<TAB>METHOD<TAB>PATH<TAB>HEADER|-<TAB>BODY|-; the results,
 # in $T/batch.tsv, are WHAT<TAB>status<TAB>WWW-Authenticate<TAB>error

@@ -13,27 +13,6 @@ CT='content-type: application/json'
 RC=$GW_SOURCE_DIR/tests/integration/relay_client.py
 CHAT='{"model":"gpt-4o","messages":[{"role":"user","content":"hello"}]}'
 
-# soft_eq GOT WANT MESSAGE: assert_eq that records a failure and goes on
-# (the script still fails at the end), so one bug does not hide the rest.
-soft_eq() {
-	if [ "$1" = "$2" ]; then
-		ok "$3"
-	else
-		echo "not ok - $3: got '$1', want '$2'" >&2
-		TESTS_FAILED=$((TESTS_FAILED + 1))
-	fi
-}
-
-# mkkey NAME [ARGS]: creates a key; sets NAME_SECRET and NAME_ID.
-mkkey() {
-	_n=$1
-	shift
-	gw keys create --json "$@" >"$T/key.json" ||
-	    fail "keys create $* failed"
-	eval "${_n}_SECRET=\$(json \"\$T/key.json\" 'j[\"secret\"]')"
-	eval "${_n}_ID=\$(json \"\$T/key.json\" 'j[\"id\"]')"
-}
-
 # code SECRET: the status of a chat request with SECRET.
 code() {
 	curl -sS -o "$T/code.body" -w '%{http_code}' -H "$CT" \

@@ -14,16 +14,6 @@
 CT='content-type: application/json'
 CHAT='{"model":"gpt-4o","messages":[{"role":"user","content":"hello"}]}'
 
-# mkkey NAME [ARGS]: creates a key; sets NAME_SECRET and NAME_ID.
-mkkey() {
-	_n=$1
-	shift
-	gw keys create --json "$@" >"$T/key.json" ||
-	    fail "keys create $* failed"
-	eval "${_n}_SECRET=\$(json \"\$T/key.json\" 'j[\"secret\"]')"
-	eval "${_n}_ID=\$(json \"\$T/key.json\" 'j[\"id\"]')"
-}
-
 # chat SECRET [BODY]: one chat request with the key.
 chat() {
 	req POST /v1/chat/completions -H "$CT" -H "Authorization: Bearer $1" \

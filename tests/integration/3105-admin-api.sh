@@ -14,16 +14,6 @@ CT='content-type: application/json'
 DB=$GW_HOME/copilot-gw.db
 CHAT='{"model":"gpt-4o","messages":[{"role":"user","content":"hello"}]}'
 
-# mkkey NAME [ARGS]: creates a key from the CLI; sets NAME_SECRET, NAME_ID.
-mkkey() {
-	_n=$1
-	shift
-	gw keys create --json "$@" >"$T/key.json" ||
-	    fail "keys create $* failed"
-	eval "${_n}_SECRET=\$(json \"\$T/key.json\" 'j[\"secret\"]')"
-	eval "${_n}_ID=\$(json \"\$T/key.json\" 'j[\"id\"]')"
-}
-
 # admin METHOD PATH [BODY]: an admin-key request.
 admin() {
 	if [ $# -gt 2 ]; then
@@ -49,17 +39,6 @@ wait_code() {
 		[ $_n -gt 0 ] || fail "still not $2 after $3 s: $(cat "$T/code.body")"
 		sleep 0.1
 	done
-}
-
-# soft_eq GOT WANT MESSAGE: assert_eq that records a failure and goes on
-# (the script still fails at the end), so one bug does not hide the rest.
-soft_eq() {
-	if [ "$1" = "$2" ]; then
-		ok "$3"
-	else
-		echo "not ok - $3: got '$1', want '$2'" >&2
-		TESTS_FAILED=$((TESTS_FAILED + 1))
-	fi
 }
 
 # logins: the GitHub logins whose Copilot tokens the chat calls used.

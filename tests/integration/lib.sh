@@ -100,6 +100,17 @@ assert_not_contains() {
 	esac
 }
 
+# soft_eq GOT WANT MESSAGE: assert_eq that records a failure and goes on
+# (the script still fails at the end), so one bug does not hide the rest.
+soft_eq() {
+	if [ "$1" = "$2" ]; then
+		ok "$3"
+	else
+		echo "not ok - $3: got '$1', want '$2'" >&2
+		TESTS_FAILED=$((TESTS_FAILED + 1))
+	fi
+}
+
 # free_port: prints a free TCP port on 127.0.0.1.
 free_port() {
 	$PY -c 'import socket
@@ -266,4 +277,30 @@ login_github() {
 	gh_config '{"device": {"interval": 1, "pending_polls": 0}}'
 	gw login github "$@" >"$T/login.out" 2>"$T/login.err" ||
 	    fail "login github failed: $(cat "$T/login.err")"
+}
+
+# mkkey NAME [ARGS]: creates a key from the CLI (keys create --json ARGS);
+# sets NAME_SECRET and NAME_ID.
+mkkey() {
+	_n=$1
+	shift
+	gw keys create --json "$@" >"$T/key.json" ||
+	    fail "keys create $* failed"
+	eval "${_n}_SECRET=\$(json \"\$T/key.json\" 'j[\"secret\"]')"
+	eval "${_n}_ID=\$(json \"\$T/key.json\" 'j[\"id\"]')"
+}
+
+# upstream_conn MARKER: prints {"closed_by", "closed"} of the fake's
+# connection that carried the newest request whose body holds MARKER.
+upstream_conn() {
+	$PY - "$GH_URL" "$1" <<'PY'
+import json, sys, urllib.request
+base, marker = sys.argv[1], sys.argv[2]
+reqs = json.load(urllib.request.urlopen(base + "/__fake/requests"))
+conns = json.load(urllib.request.urlopen(base + "/__fake/connections"))
+ids = [r["conn_id"] for r in reqs if marker in (r.get("body") or "")]
+c = [c for c in conns if ids and c["conn_id"] == ids[-1]]
+print(json.dumps({"closed_by": c[0]["closed_by"], "closed": c[0]["closed"]}
+                 if c else None))
+PY
 }
