@@ -863,7 +863,6 @@ struct anth_ctx {
 	struct json_object	*orig;		/* the client's body */
 	int			 native;
 	int			 fallback;	/* native refused; translated */
-	int64_t			 estimate;	/* local token estimate */
 	struct anth_stream	*st;
 };
 
