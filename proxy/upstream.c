@@ -36,6 +36,7 @@
 #include "xmalloc.h"
 
 #define UPSTREAM_MAX_HDR_BYTES	(256 * 1024)	/* response header block */
+#define UPSTREAM_MAX_REQ_HDR_BYTES (256 * 1024)	/* request header lines */
 #define UPSTREAM_MAX_HDRS	256
 #define UPSTREAM_MAXCONNECTS	64		/* idle connection cache */
 #define UPSTREAM_EASY_POOL	64		/* spare easy handles kept */
@@ -61,7 +62,9 @@ struct upstream_xfer {
 
 	char				*method;
 	char				*url;
-	struct curl_slist		*req_hdrs;
+	struct buf			 req_text;	/* "Name: value\0"... */
+	size_t				 nreq_hdrs;
+	struct curl_slist		*req_hdrs;	/* into req_text */
 	char				*body;
 	size_t				 body_len;
 	int				 has_body;
@@ -75,6 +78,7 @@ struct upstream_xfer {
 	uint64_t			 bytes;
 
 	uv_timer_t			 idle;
+	uint64_t			 idle_last;	/* loop ms, last sign */
 
 	/*
 	 * in_cb counts owner callbacks running for this transfer; aborted
@@ -304,26 +308,42 @@ upstream_xfer_detach(struct upstream_xfer *x)
 	up->curl_depth--;
 }
 
-/* Idle timer callback: no bytes for idle_timeout_ms, end with ETIMEOUT. */
+/*
+ * Idle timer callback: no bytes for idle_timeout_ms, end with ETIMEOUT.
+ * The timer runs from the first sign of life and is not restarted on each
+ * one (a response calls touch once per header line and per chunk): when it
+ * fires early, it is re-armed for what is left since the last sign.
+ */
 static void
 upstream_idle_cb(uv_timer_t *handle)
 {
 	struct upstream_xfer	*x = handle->data;
+	uint64_t		 now, quiet;
 
 	if (x->done || x->aborted || x->paused || !x->in_multi)
 		return;
+	now = uv_now(x->up->loop);
+	quiet = now >= x->idle_last ? now - x->idle_last : 0;
+	if (quiet < x->opts.idle_timeout_ms) {
+		uv_timer_start(&x->idle, upstream_idle_cb,
+		    x->opts.idle_timeout_ms - quiet, 0);
+		return;
+	}
 	upstream_xfer_detach(x);
 	upstream_xfer_finish(x, UPSTREAM_ETIMEOUT, "upstream idle timeout");
 }
 
-/* Restarts the idle timer: bytes arrived or the consumer resumed. */
+/* Bytes arrived or the consumer resumed: the idle clock starts afresh. */
 static void
 upstream_xfer_touch(struct upstream_xfer *x)
 {
 	if (x->opts.idle_timeout_ms == 0 || x->done || x->aborted ||
 	    x->paused)
 		return;
-	uv_timer_start(&x->idle, upstream_idle_cb, x->opts.idle_timeout_ms, 0);
+	x->idle_last = uv_now(x->up->loop);
+	if (!uv_is_active((uv_handle_t *)&x->idle))
+		uv_timer_start(&x->idle, upstream_idle_cb,
+		    x->opts.idle_timeout_ms, 0);
 }
 
 /*
@@ -367,7 +387,8 @@ upstream_xfer_close_cb(uv_handle_t *handle)
 	struct upstream_xfer	*x = handle->data;
 	struct upstream		*up = x->up;
 
-	curl_slist_free_all(x->req_hdrs);
+	free(x->req_hdrs);
+	buf_release(&x->req_text);
 	buf_release(&x->hdrs);
 	free(x->body);
 	free(x->method);
@@ -1073,6 +1094,7 @@ upstream_xfer_new(struct upstream *up, const char *method, const char *url,
 	x->method = xstrdup(method);
 	x->url = xstrdup(url);
 	buf_init(&x->hdrs, UPSTREAM_MAX_HDR_BYTES);
+	buf_init(&x->req_text, UPSTREAM_MAX_REQ_HDR_BYTES);
 	uv_timer_init(up->loop, &x->idle);
 	x->idle.data = x;
 	up->refs++;
@@ -1092,8 +1114,6 @@ void
 upstream_xfer_header(struct upstream_xfer *x, const char *name,
     const char *value)
 {
-	struct curl_slist	*l;
-	char			*line;
 	size_t			 nlen, vlen;
 
 	UPSTREAM_ASSERT_THREAD(x->up);
@@ -1107,22 +1127,21 @@ upstream_xfer_header(struct upstream_xfer *x, const char *name,
 	}
 	/*
 	 * "Name: value", or "Name;", which is how curl sends a header with
-	 * an empty value; built by hand, a dozen times per request.
+	 * an empty value. The lines go into one buffer and are linked into
+	 * a curl_slist when the transfer starts: a dozen per request, and
+	 * curl_slist_append costs two allocations each.
 	 */
 	nlen = strlen(name);
 	vlen = strlen(value);
-	line = xmalloc(nlen + vlen + 3);
-	memcpy(line, name, nlen);
-	if (vlen == 0)
-		memcpy(line + nlen, ";", 2);
-	else {
-		memcpy(line + nlen, ": ", 2);
-		memcpy(line + nlen + 2, value, vlen + 1);
+	if (nlen + vlen + 3 > x->req_text.max - x->req_text.len) {
+		log_warnx("upstream: request headers past %zu bytes: '%s' "
+		    "dropped", x->req_text.max, name);
+		return;
 	}
-	if ((l = curl_slist_append(x->req_hdrs, line)) == NULL)
-		fatalx("curl_slist_append: out of memory");
-	x->req_hdrs = l;
-	free(line);
+	(void)buf_add(&x->req_text, name, nlen);
+	(void)buf_add(&x->req_text, vlen == 0 ? ";" : ": ", vlen == 0 ? 1 : 2);
+	(void)buf_add(&x->req_text, value, vlen + 1);
+	x->nreq_hdrs++;
 }
 
 void
@@ -1153,15 +1172,38 @@ upstream_xfer_opts(struct upstream_xfer *x, const struct upstream_opts *o)
 static int
 upstream_xfer_has_header(const struct upstream_xfer *x, const char *name)
 {
-	const struct curl_slist	*l;
-	size_t			 n = strlen(name);
+	const char	*l = x->req_text.data, *end = l + x->req_text.len;
+	size_t		 n = strlen(name);
 
-	for (l = x->req_hdrs; l != NULL; l = l->next) {
-		if (strncasecmp(l->data, name, n) == 0 &&
-		    (l->data[n] == ':' || l->data[n] == ';'))
+	for (; l != NULL && l < end; l += strlen(l) + 1) {
+		if (strncasecmp(l, name, n) == 0 &&
+		    (l[n] == ':' || l[n] == ';'))
 			return (1);
 	}
 	return (0);
+}
+
+/* Links the request header lines into the list curl reads. */
+static void
+upstream_xfer_link_headers(struct upstream_xfer *x)
+{
+	static char	 expect[] = "Expect:";
+	char		*l;
+	size_t		 i, n = x->nreq_hdrs;
+
+	/* no 100-continue round trip for large bodies */
+	if (!upstream_xfer_has_header(x, "Expect"))
+		n++;
+	x->req_hdrs = xcalloc(n, sizeof *x->req_hdrs);
+	l = x->req_text.data;
+	for (i = 0; i < x->nreq_hdrs; i++) {
+		x->req_hdrs[i].data = l;
+		x->req_hdrs[i].next = &x->req_hdrs[i + 1];
+		l += strlen(l) + 1;
+	}
+	if (n > x->nreq_hdrs)
+		x->req_hdrs[i].data = expect;	/* curl only reads it */
+	x->req_hdrs[n - 1].next = NULL;
 }
 
 /* Builds the easy handle of x; 0, or -1 if curl refused an option. */
@@ -1169,17 +1211,11 @@ static int
 upstream_xfer_setup(struct upstream_xfer *x)
 {
 	CURL			*e;
-	struct curl_slist	*l;
 	CURLcode		 rc = CURLE_OK;
 
 	if ((e = x->easy = upstream_easy_get(x->up)) == NULL)
 		return (-1);
-	if (!upstream_xfer_has_header(x, "Expect")) {
-		/* no 100-continue round trip for large bodies */
-		if ((l = curl_slist_append(x->req_hdrs, "Expect:")) == NULL)
-			fatalx("curl_slist_append: out of memory");
-		x->req_hdrs = l;
-	}
+	upstream_xfer_link_headers(x);
 #define SETOPT(opt, val) do {						\
 	if (rc == CURLE_OK)						\
 		rc = curl_easy_setopt(e, (opt), (val));			\
