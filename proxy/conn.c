@@ -230,7 +230,12 @@ conn_commit_header(struct conn *c)
 	value = buf_detach(&c->hvalue, &n);
 	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
 		value[--n] = '\0';
-	r->hdrs = xreallocarray(r->hdrs, r->nhdrs + 1, sizeof *r->hdrs);
+	/* powers of two from 8: one allocation for most requests */
+	if (r->nhdrs >= 8 && (r->nhdrs & (r->nhdrs - 1)) == 0)
+		r->hdrs = xreallocarray(r->hdrs, r->nhdrs * 2,
+		    sizeof *r->hdrs);
+	else if (r->nhdrs == 0)
+		r->hdrs = xreallocarray(r->hdrs, 8, sizeof *r->hdrs);
 	r->hdrs[r->nhdrs].name = name;
 	r->hdrs[r->nhdrs].value = value;
 	r->nhdrs++;
