@@ -673,26 +673,40 @@ conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	conn_parse(c);
 }
 
+/*
+ * len bytes of c's output reached the kernel (or failed): the accounting,
+ * then what waited for it. With after 0 (conn_shutdown flushing), only
+ * the accounting.
+ */
 static void
-conn_write_cb(uv_write_t *w, int status)
+conn_wrote(struct conn *c, size_t len, int status, int after)
 {
-	struct conn_wreq	*wr = (struct conn_wreq *)w;
-	struct conn		*c = wr->conn;
-
-	c->write_pending -= wr->len;
+	c->write_pending -= len;
 	c->last_write_ms = uv_now(&c->srv->loop);
-	free(wr);
 	if (c->closing)
 		return;
 	if (status < 0) {
 		conn_close(c);
 		return;
 	}
+	if (!after)
+		return;
 	if (c->write_pending == 0 && c->state == CONN_IDLE)
 		conn_parse(c);
 	else if (c->req != NULL && c->req->streaming &&
 	    c->req->on_drain != NULL && c->write_pending <= CONN_STREAM_LOW)
 		c->req->on_drain(c->req);
+}
+
+static void
+conn_write_cb(uv_write_t *w, int status)
+{
+	struct conn_wreq	*wr = (struct conn_wreq *)w;
+	struct conn		*c = wr->conn;
+	size_t			 len = wr->len;
+
+	free(wr);
+	conn_wrote(c, len, status, 1);
 }
 
 size_t
@@ -722,18 +736,42 @@ conn_flush_unqueue(struct conn *c)
 	conn_flush_disarm(c->srv);
 }
 
-/* Hands the pending write of c to libuv (which tries write(2) at once). */
+/*
+ * Writes the pending output of c: write(2) at once when libuv holds
+ * nothing of c's (uv_try_write), and what the socket did not take goes to
+ * libuv. A write done at once skips libuv's write request, whose
+ * completion costs a deferred callback and an epoll_ctl for every
+ * response. after: run what waited for the output (see conn_wrote).
+ */
 static void
-conn_flush(struct conn *c)
+conn_flush(struct conn *c, int after)
 {
 	struct conn_wreq	*wr = c->out;
 	uv_buf_t		 b;
+	int			 n;
 
 	conn_flush_unqueue(c);
 	if (wr == NULL || c->closing)
 		return;
 	c->out = NULL;
 	b = uv_buf_init(wr->data, (unsigned)wr->len);
+	n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+	if (n == (int)wr->len) {
+		free(wr);
+		conn_wrote(c, (size_t)n, 0, after);
+		return;
+	}
+	if (n > 0) {
+		memmove(wr->data, wr->data + n, wr->len - (size_t)n);
+		wr->len -= (size_t)n;
+		c->write_pending -= (size_t)n;
+		b = uv_buf_init(wr->data, (unsigned)wr->len);
+	} else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+		c->write_pending -= wr->len;
+		free(wr);
+		conn_close(c);
+		return;
+	}
 	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1,
 	    conn_write_cb) != 0) {
 		c->write_pending -= wr->len;
@@ -754,7 +792,7 @@ conn_flush_all(struct server *srv)
 	struct conn	*c;
 
 	while ((c = TAILQ_FIRST(&srv->flushq)) != NULL)
-		conn_flush(c);
+		conn_flush(c, 1);
 	conn_flush_disarm(srv);
 }
 
@@ -1002,7 +1040,7 @@ conn_shutdown(struct conn *c)
 	if (c->closing || c->shutting)
 		return;
 	/* uv_shutdown waits for what libuv holds, not for c->out */
-	conn_flush(c);
+	conn_flush(c, 0);
 	if (c->closing)
 		return;
 	c->shutting = 1;
