@@ -780,6 +780,13 @@ conn_flush(struct conn *c, int after)
 	}
 }
 
+void
+conn_flush_now(struct conn *c)
+{
+	if (c != NULL && c->out != NULL && !c->closing)
+		conn_flush(c, 0);
+}
+
 /*
  * Prepare and check callback: flushes every connection with output. The
  * check handle runs right after the I/O callbacks of an iteration, the

@@ -212,6 +212,7 @@ req_respond(struct req *r, int status, const char *ctype, const char *body,
 		r->keep_alive = 0;
 	conn_writev(r->conn, iov, 2);
 	buf_release(&out);
+	conn_flush_now(r->conn);
 	conn_request_done(r->conn, r);
 }
 

@@ -156,6 +156,12 @@ void	 conn_accept(struct server *);
 int	 conn_write(struct conn *, const char *data, size_t len);
 /* Queues the bytes of iov (copied, in order); as conn_write. */
 int	 conn_writev(struct conn *, const struct iovec *iov, int iovcnt);
+/*
+ * Writes what is queued for the client now instead of at the end of the
+ * loop iteration: for a whole response, so that the client has it before
+ * the request is torn down and logged.
+ */
+void	 conn_flush_now(struct conn *);
 /* Called by http1.c when the response to req is complete. */
 void	 conn_request_done(struct conn *, struct req *);
 /* Bytes queued for the client and not yet written. */
