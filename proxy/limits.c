@@ -148,7 +148,8 @@ limits_dispatch(struct account *a)
 	struct slot_waiter	*w;
 
 	while (!TAILQ_EMPTY(&a->queue) && limits_slot_free(a)) {
-		w = limits_next(a);
+		if ((w = limits_next(a)) == NULL)
+			break;		/* not reached: the queue is not empty */
 		TAILQ_REMOVE(&a->queue, w, entry);
 		a->nqueue--;
 		w->queued = 0;
