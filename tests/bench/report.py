@@ -160,6 +160,17 @@ def summary(a):
             fmt_us(added(t, 64, "p99_us"))))
     print("  req/s at c=1: " + ", ".join(
         "%s %.0f" % (t, wm(t, 1, "rps") or 0) for t in targets))
+    cu = [r for r in rows if r["kind"] == "curl"]
+    if cu:
+        n = wm("nginx", 64, "rps")
+        rps = med([r["rps"] for r in cu])
+        print("  libcurl alone (curl_client.c: the gateway's upstream leg, "
+              "same request and")
+        print("    headers, 64 in flight, on the proxy CPU, no gateway "
+              "work): %.0f req/s%s," % (
+                  rps, " (%.2fx nginx proxy)" % (rps / n) if n else ""))
+        print("    %.1f us user + %.1f us sys CPU per transfer" % (
+            med([r["user_us"] for r in cu]), med([r["sys_us"] for r in cu])))
     print()
 
     # CPU.
@@ -173,6 +184,10 @@ def summary(a):
     for t in proxies:
         print("  %-22s %6.3f CPU-s per 10k requests at c=64, %6.3f at c=1"
               % (names[t], per10k(t, 64) or 0, per10k(t, 1) or 0))
+    if cu:
+        print("  %-22s %6.3f CPU-s per 10k transfers at c=64 (upstream leg "
+              "only)" % ("libcurl alone", med([(r["user_us"] + r["sys_us"])
+                                              / 100 for r in cu])))
     print("  utilisation during the c=64 runs (the proxy's own, and each "
           "CPU's, all processes):")
     for t in targets:

@@ -467,6 +467,27 @@ mem_emit() {
 	emit "{\"kind\":\"mem\",\"what\":\"$1\",\"rss_kb\":$(vm "$GW_PID" VmRSS),\"anon_kb\":$(vm "$GW_PID" RssAnon),\"file_kb\":$(vm "$GW_PID" RssFile),\"hwm_kb\":$(vm "$GW_PID" VmHWM),\"pss_kb\":$(awk '$1 == "Pss:" { print $2 }' "/proc/$GW_PID/smaps_rollup")}"
 }
 
+# curl_client: libcurl alone doing the gateway's upstream leg (see
+# curl_client.c); built here, skipped if there is no compiler or libcurl
+# headers (the figures it gives are for comparison only).
+CURL_CLIENT=""
+if command -v cc >/dev/null 2>&1 && pkg-config --exists libcurl 2>/dev/null &&
+    cc -O2 -o "$T/curl_client" "$HERE/curl_client.c" \
+    $(pkg-config --cflags --libs libcurl) >"$T/curl_client.log" 2>&1; then
+	CURL_CLIENT=$T/curl_client
+else
+	echo "bench: cannot build curl_client.c (cc, libcurl4-openssl-dev): libcurl-alone figures skipped" >&2
+fi
+# curl_run ROUND: libcurl alone, 64 transfers in flight, on the proxy CPU.
+curl_run() {
+	[ -n "$CURL_CLIENT" ] || return 0
+	$PIN_PX "$CURL_CLIENT" "$DIRECT_URL" 64 "$DUR" >"$T/curl.out" \
+	    2>&1 || die "curl_client failed: $(cat "$T/curl.out")"
+	$PY -c 'import json, sys
+j = json.load(open(sys.argv[1])); j.update(round=int(sys.argv[2]))
+print(json.dumps(j))' "$T/curl.out" "$1" >>"$RES"
+}
+
 # ------------------------------------------------------------ run
 echo "copilot-gw benchmark: $GW_BIN ($("$GW_BIN" version 2>/dev/null | head -n 1))"
 [ -z "$GWB_BIN" ] || echo "  compared with: $GWB_BIN ($("$GWB_BIN" version 2>/dev/null | head -n 1))"
@@ -512,6 +533,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		wrk_run "$r" "$tg" 1
 		wrk_run "$r" "$tg" 64
 	done
+	curl_run "$r"
 	echo "round $r/$ROUNDS: streaming (short, burst and drip)..."
 	for tg in $TARGETS; do
 		stream_run "$r" "$tg" short
