@@ -765,6 +765,7 @@ conn_flush(struct conn *c, int after)
 		memmove(wr->data, wr->data + n, wr->len - (size_t)n);
 		wr->len -= (size_t)n;
 		c->write_pending -= (size_t)n;
+		c->last_write_ms = uv_now(&c->srv->loop);
 		b = uv_buf_init(wr->data, (unsigned)wr->len);
 	} else if (n != UV_EAGAIN && n != UV_ENOSYS) {
 		c->write_pending -= wr->len;

@@ -5,7 +5,8 @@
 # send at once. The gateway must pause the upstream transfer instead of
 # buffering the stream: its resident memory stays far below the stream's
 # size, and the stream still arrives complete and in order, even though
-# the pause is longer than timeouts.upstream_idle.
+# the pause is longer than timeouts.upstream_idle. A whole answer bigger
+# than the socket buffers, read late, also arrives complete.
 . "$(dirname "$0")/lib.sh"
 
 RC=$GW_SOURCE_DIR/tests/integration/relay_client.py
@@ -56,6 +57,52 @@ assert_eq "$(bp "j['rss_pause_end_kib'] - j['rss_before_kib'] < $LIMIT_KIB")" tr
     "while the client does not read, the gateway does not buffer the stream (+$(bp 'j["rss_pause_end_kib"] - j["rss_before_kib"]') KiB)"
 assert_eq "$(bp "j['rss_max_kib'] - j['rss_before_kib'] < $LIMIT_KIB")" true \
     "memory stays bounded over the whole stream (+$(bp 'j["rss_max_kib"] - j["rss_before_kib"]') KiB)"
+
+# A whole (non-stream) answer bigger than the socket buffers, to a client
+# that reads it late with a small receive buffer: the part the socket did
+# not take at once is written later, all of it, in order, and the
+# keep-alive connection then answers its next request.
+$PY - "$GW_PORT" >"$T/big.json" <<'PYEOF' || fail "late reader failed"
+import json, socket, sys, time
+port = int(sys.argv[1])
+body = json.dumps({"model": "gpt-4o", "messages": [
+    {"role": "user", "content": "LONG:1000000"}]}).encode()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+s.connect(("127.0.0.1", port))
+s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+          % len(body) + body)
+time.sleep(2)
+s.settimeout(20)
+
+def answer():
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    status = int(head.split()[1])
+    n = int([l.split(b":")[1] for l in head.split(b"\r\n")
+             if l.lower().startswith(b"content-length:")][0])
+    while len(rest) < n:
+        b = s.recv(65536)
+        if not b:
+            break
+        rest += b
+    return status, rest[:n], rest[n:]
+
+st, b1, extra = answer()
+j = json.loads(b1)
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+st2, b2, _ = answer()
+print(json.dumps({"status": st, "bytes": len(b1), "extra": len(extra),
+                  "content_ok": j["choices"][0]["message"]["content"] ==
+                  "x " * 1000000, "next": st2}))
+PYEOF
+assert_eq "$(json "$T/big.json" '[j["status"], j["content_ok"], j["extra"]]')" \
+    '[200, true, 0]' "a 2 MB answer read late arrives whole and in order ($(json "$T/big.json" 'j["bytes"]') bytes)"
+assert_eq "$(json "$T/big.json" 'j["next"]')" 200 \
+    "the connection answers its next request after that answer"
 
 req GET /healthz
 assert_eq "$STATUS" 200 "the gateway is healthy"
