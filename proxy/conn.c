@@ -762,17 +762,17 @@ conn_flush(struct conn *c, int after)
 		return;
 	}
 	if (n > 0) {
-		memmove(wr->data, wr->data + n, wr->len - (size_t)n);
+		/* wr->len is what the write callback accounts for */
+		b = uv_buf_init(wr->data + n, (unsigned)(wr->len - (size_t)n));
 		wr->len -= (size_t)n;
 		c->write_pending -= (size_t)n;
 		c->last_write_ms = uv_now(&c->srv->loop);
-		b = uv_buf_init(wr->data, (unsigned)wr->len);
-	} else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-		c->write_pending -= wr->len;
-		free(wr);
-		conn_close(c);
-		return;
 	}
+	/*
+	 * The rest, or all of it: an error (say, EPIPE) is left to uv_write,
+	 * whose callback reports it as before, never from in here (a caller
+	 * such as req_respond still holds the request).
+	 */
 	if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1,
 	    conn_write_cb) != 0) {
 		c->write_pending -= wr->len;
@@ -784,7 +784,9 @@ conn_flush(struct conn *c, int after)
 void
 conn_flush_now(struct conn *c)
 {
-	if (c != NULL && c->out != NULL && !c->closing)
+	/* Behind bytes libuv still holds, it would only split the write. */
+	if (c != NULL && c->out != NULL && !c->closing &&
+	    uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
 		conn_flush(c, 0);
 }
 

@@ -212,6 +212,12 @@ req_respond(struct req *r, int status, const char *ctype, const char *body,
 		r->keep_alive = 0;
 	conn_writev(r->conn, iov, 2);
 	buf_release(&out);
+	/*
+	 * Answered: nothing is left to abort or resume. Writing now may
+	 * find the client gone and close the connection from in here.
+	 */
+	r->on_abort = NULL;
+	r->on_drain = NULL;
 	conn_flush_now(r->conn);
 	conn_request_done(r->conn, r);
 }

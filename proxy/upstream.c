@@ -1172,10 +1172,12 @@ upstream_xfer_opts(struct upstream_xfer *x, const struct upstream_opts *o)
 static int
 upstream_xfer_has_header(const struct upstream_xfer *x, const char *name)
 {
-	const char	*l = x->req_text.data, *end = l + x->req_text.len;
+	const char	*l = x->req_text.data, *end;
 	size_t		 n = strlen(name);
 
-	for (; l != NULL && l < end; l += strlen(l) + 1) {
+	if (l == NULL)
+		return (0);
+	for (end = l + x->req_text.len; l < end; l += strlen(l) + 1) {
 		if (strncasecmp(l, name, n) == 0 &&
 		    (l[n] == ':' || l[n] == ';'))
 			return (1);
